@@ -6,10 +6,12 @@
 
 pub mod fleet;
 pub mod ids;
+pub mod parse;
 pub mod time;
 pub mod units;
 
 pub use fleet::*;
 pub use ids::*;
+pub use parse::{parse_fleet, Diagnostic, FleetErrors};
 pub use time::{Horizon, YearMonth};
 pub use units::*;
