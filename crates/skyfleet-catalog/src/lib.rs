@@ -1,1 +1,47 @@
-//! The built-in catalog.
+//! The built-in catalog: the sites, accelerators and offers skyfleet knows without being told.
+//!
+//! A fleet file names sites such as `aws/us-east-1` and accelerators such as `H100`; this crate
+//! is where those names get their figures: PUE, WUE and grid intensities for each site, power
+//! and relative throughput for each accelerator, and on-demand and spot prices per GPU-hour.
+//! Every figure carries its source, and every row of the public price data that was fixed or
+//! dropped is recorded with its reason, so a plan's cost and footprint can be traced back to
+//! public facts. The data lives in `data/*.toml`, embedded with `include_str!`; this crate does
+//! no other I/O. See `docs/catalog.md` for the method.
+
+mod build;
+mod error;
+mod footprint;
+mod meta;
+mod query;
+mod raw;
+mod sources;
+
+pub use build::load;
+pub use error::{CatalogError, Problem};
+pub use footprint::{footprint_per_gpu_hour, Footprint};
+pub use meta::{
+    AcceleratorMeta, AcceleratorSources, BuiltinCatalog, Fix, FixAction, OfferEntry, OfferMeta,
+    SiteMeta, SiteSources,
+};
+pub use query::{OfferFilter, SortKey};
+pub use sources::SourceRow;
+
+use std::sync::OnceLock;
+
+/// The embedded `sites.toml`.
+pub const SITES_TOML: &str = include_str!("../data/sites.toml");
+/// The embedded `accelerators.toml`.
+pub const ACCELERATORS_TOML: &str = include_str!("../data/accelerators.toml");
+/// The embedded `offers.toml`.
+pub const OFFERS_TOML: &str = include_str!("../data/offers.toml");
+
+/// The built-in catalog, parsed and checked once.
+///
+/// Panics only if the embedded data is broken; `tests/it.rs` proves it is not.
+pub fn builtin() -> &'static BuiltinCatalog {
+    static CATALOG: OnceLock<BuiltinCatalog> = OnceLock::new();
+    CATALOG.get_or_init(|| {
+        load(SITES_TOML, ACCELERATORS_TOML, OFFERS_TOML)
+            .unwrap_or_else(|e| panic!("the embedded catalog is broken: {e}"))
+    })
+}

@@ -1,0 +1,127 @@
+//! The loaded catalog: the model's `Catalog` plus the metadata behind each entry.
+
+use skyfleet_model::{AcceleratorId, Catalog, Offer, SiteId};
+use std::collections::BTreeMap;
+
+/// The source of each figure of a site.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteSources {
+    pub pue: String,
+    pub wue_l_per_kwh: String,
+    pub grid_gco2e_per_kwh: String,
+    pub grid_water_l_per_kwh: String,
+}
+
+/// What the catalog knows about a site beyond `skyfleet_model::Site`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteMeta {
+    /// Where the region is, in words.
+    pub location: String,
+    pub sources: SiteSources,
+}
+
+/// The source of each figure of an accelerator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AcceleratorSources {
+    pub memory_gb: String,
+    pub power_w: String,
+    pub train_rel: String,
+    pub infer_rel: String,
+}
+
+/// What the catalog knows about an accelerator beyond `skyfleet_model::Accelerator`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AcceleratorMeta {
+    /// The full product name.
+    pub name: String,
+    /// Other names users type for it, matched case-insensitively.
+    pub aliases: Vec<String>,
+    pub sources: AcceleratorSources,
+}
+
+/// Where an offer's price comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OfferMeta {
+    /// The provider's instance type, such as `p5.48xlarge`.
+    pub instance: String,
+    pub gpus_per_instance: u32,
+    /// The whole instance's price; `usd_per_gpu_hour` is this over `gpus_per_instance`.
+    pub instance_usd_per_hour: f64,
+    /// The file and row the price was read from.
+    pub source: String,
+    /// How zones were aggregated, and any fix applied.
+    pub note: String,
+}
+
+/// A catalog offer together with its metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OfferEntry {
+    pub offer: Offer,
+    pub meta: OfferMeta,
+}
+
+/// Whether a flawed source row was corrected or left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FixAction {
+    Fixed,
+    Dropped,
+}
+
+impl FixAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FixAction::Fixed => "fixed",
+            FixAction::Dropped => "dropped",
+        }
+    }
+}
+
+/// One fix or drop of a row of the shared price data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fix {
+    pub action: FixAction,
+    /// Which rows, in words (file, instance, region, zone).
+    pub rows: String,
+    pub reason: String,
+}
+
+/// The built-in catalog: the model's [`Catalog`] and the metadata behind every entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuiltinCatalog {
+    pub catalog: Catalog,
+    pub sites: BTreeMap<SiteId, SiteMeta>,
+    pub accelerators: BTreeMap<AcceleratorId, AcceleratorMeta>,
+    /// The same offers as `catalog.offers`, in the same order, each with its metadata.
+    pub offers: Vec<OfferEntry>,
+    /// Every fix and drop applied to the shared price data.
+    pub fixes: Vec<Fix>,
+    /// Assumptions that apply to many offers, by the field they govern.
+    pub assumptions: BTreeMap<String, String>,
+}
+
+impl BuiltinCatalog {
+    /// The accelerator a user's name refers to: its id or an alias, in any case.
+    pub fn resolve_accelerator(&self, name: &str) -> Option<&AcceleratorId> {
+        let name = name.trim();
+        self.accelerators.iter().find_map(|(id, meta)| {
+            let hit = id.as_str().eq_ignore_ascii_case(name)
+                || meta.aliases.iter().any(|a| a.eq_ignore_ascii_case(name));
+            hit.then_some(id)
+        })
+    }
+
+    /// The offer with this id (`site:accelerator:kind`).
+    pub fn offer(&self, id: &str) -> Option<&OfferEntry> {
+        self.offers.iter().find(|e| e.offer.id.as_str() == id)
+    }
+
+    /// Price per reference (H100-SXM) training GPU-hour: price / `train_rel`.
+    pub fn usd_per_ref_train_hour(&self, offer: &Offer) -> f64 {
+        offer.usd_per_gpu_hour / self.catalog.accelerators[&offer.accelerator].train_rel
+    }
+
+    /// Price per reference (H100-SXM) inference GPU-hour: price / `infer_rel`.
+    pub fn usd_per_ref_infer_hour(&self, offer: &Offer) -> f64 {
+        offer.usd_per_gpu_hour / self.catalog.accelerators[&offer.accelerator].infer_rel
+    }
+}
