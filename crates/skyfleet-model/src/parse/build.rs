@@ -256,6 +256,7 @@ fn workload(c: &super::raw::RawCommon, kind: WorkloadKind) -> Option<Workload> {
         accelerators: c
             .accelerators
             .as_ref()?
+            .v
             .iter()
             .map(|a| AcceleratorId::new(&a.v))
             .collect(),

@@ -99,7 +99,7 @@ pub(crate) struct RawOffer {
 pub(crate) struct RawCommon {
     pub at: Loc,
     pub id: Option<At<String>>,
-    pub accelerators: Option<Vec<At<String>>>,
+    pub accelerators: Option<At<Vec<At<String>>>>,
     pub spot: bool,
     pub priority: u32,
 }
@@ -291,7 +291,10 @@ pub(crate) fn read_common(t: &Reader<'_, '_>) -> RawCommon {
     RawCommon {
         at: t.at.clone(),
         id: t.str("id", true),
-        accelerators: t.str_list("accelerators", true),
+        accelerators: t
+            .str_list("accelerators", true)
+            .zip(t.loc_of("accelerators"))
+            .map(|(v, at)| At { v, at }),
         spot: t.bool("spot").is_some_and(|b| b.v),
         priority: t.int("priority", false, 1, 10).map_or(1, |p| p.v as u32),
     }

@@ -39,6 +39,8 @@ pub(crate) struct Reader<'c, 'i> {
     /// Where the table starts, and its path.
     pub at: Loc,
     asked: RefCell<Vec<&'static str>>,
+    /// Set when the keys are data (see `entries`): then no key is unknown.
+    open: std::cell::Cell<bool>,
 }
 
 impl<'c, 'i> Reader<'c, 'i> {
@@ -48,6 +50,7 @@ impl<'c, 'i> Reader<'c, 'i> {
             table,
             at,
             asked: RefCell::new(Vec::new()),
+            open: std::cell::Cell::new(false),
         }
     }
 
@@ -78,6 +81,13 @@ impl<'c, 'i> Reader<'c, 'i> {
         }
     }
 
+    /// Where `key`'s value is written, if it is (does not mark it known).
+    pub fn loc_of(&self, key: &str) -> Option<Loc> {
+        self.table
+            .get(key)
+            .map(|v| self.ctx.loc(v.span(), self.path(key)))
+    }
+
     /// Whether `key` is written in the table (does not mark it known).
     pub fn raw_present(&self, key: &str) -> bool {
         self.table.get(key).is_some()
@@ -101,7 +111,7 @@ impl<'c, 'i> Reader<'c, 'i> {
     }
 
     pub fn int(&self, key: &'static str, required: bool, lo: i64, hi: i64) -> Option<At<i64>> {
-        let what = if hi == i64::MAX {
+        let what = if hi >= u32::MAX as i64 {
             format!("a whole number >= {lo}")
         } else {
             format!("a whole number from {lo} to {hi}")
@@ -217,6 +227,7 @@ impl<'c, 'i> Reader<'c, 'i> {
 
     /// Every entry of a table whose keys are data (such as latency groups), all marked known.
     pub fn entries(&self) -> Vec<(At<String>, &'c Val<'i>)> {
+        self.open.set(true);
         self.table
             .iter()
             .map(|(k, v)| {
@@ -249,6 +260,9 @@ impl<'c, 'i> Reader<'c, 'i> {
 
     /// Reports every key that no getter asked for, with the closest known key if there is one.
     pub fn finish(self) {
+        if self.open.get() {
+            return;
+        }
         let asked = self.asked.take();
         for (k, _) in self.table.iter() {
             let key: &str = k.get_ref();

@@ -67,7 +67,9 @@ impl<'a> Known<'a> {
             return true;
         }
         let list: Vec<&str> = known.clone().into_iter().collect();
-        let listed = if list.len() <= 24 {
+        let listed = if list.is_empty() {
+            "; none is known".to_string()
+        } else if list.len() <= 24 {
             format!("; known: {}", list.join(", "))
         } else {
             String::new()

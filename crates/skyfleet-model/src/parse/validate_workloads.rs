@@ -63,6 +63,13 @@ pub(crate) fn validate(ctx: &Ctx<'_>, raw: &RawFleet, known: &Known<'_>) {
                 );
                 ctx.error(&group.at, msg);
             }
+            if let (Some(RawDemand::Growth { base, growth }), Some(h)) = (demand, known.horizon) {
+                let last = base * (1.0 + growth).powi(h.len() as i32 - 1);
+                if !last.is_finite() {
+                    let msg = format!("demand grows past any finite number by month {}", h.len());
+                    ctx.error(&group.at, msg);
+                }
+            }
             if let (Some(RawDemand::Series(s)), Some(h)) = (demand, known.horizon) {
                 if s.v.len() != h.len() {
                     let msg = format!(
@@ -80,11 +87,8 @@ pub(crate) fn validate(ctx: &Ctx<'_>, raw: &RawFleet, known: &Known<'_>) {
 
 fn check_accelerators(ctx: &Ctx<'_>, c: &RawCommon, known: &Known<'_>) {
     let Some(accs) = &c.accelerators else { return };
-    if accs.is_empty() {
-        let at = Loc {
-            path: format!("{}.accelerators", c.at.path),
-            ..c.at.clone()
-        };
+    if accs.v.is_empty() {
+        let at = accs.at.clone();
         let all: Vec<&str> = known
             .catalog
             .accelerators
@@ -99,7 +103,7 @@ fn check_accelerators(ctx: &Ctx<'_>, c: &RawCommon, known: &Known<'_>) {
             ),
         );
     }
-    for a in accs {
+    for a in &accs.v {
         known.accelerator(ctx, a);
     }
 }
@@ -142,6 +146,7 @@ pub(crate) fn check_gangs(ctx: &Ctx<'_>, raw: &RawFleet, fleet: &Fleet) {
         let (Some(gang), Some(accs)) = (&t.gang, &t.common.accelerators) else {
             continue;
         };
+        let accs = &accs.v;
         let best = accs
             .iter()
             .filter_map(|a| {
