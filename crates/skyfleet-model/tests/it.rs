@@ -702,3 +702,52 @@ proptest! {
         }
     }
 }
+
+/// The example fleet file stays in step with the format. Its catalog here is a hand-made subset
+/// of the built-in one (the CLI tests the example against the real catalog end to end).
+#[test]
+fn the_frontier_lab_example_parses() {
+    use LatencyGroup::*;
+    let src = include_str!("../../../examples/frontier-lab.toml");
+    let mut cat = catalog();
+    for (id, g) in [
+        ("gcp/asia-east1", Apac),
+        ("lambda/us-east-1", Us),
+        ("lambda/asia-northeast-1", Apac),
+    ] {
+        cat.sites.insert(SiteId::new(id), site(id, g));
+    }
+    cat.offers.push(cat_offer(
+        "gcp/asia-east1",
+        "H100",
+        OfferKind::Spot,
+        2.3,
+        32.0,
+    ));
+    cat.offers.push(cat_offer(
+        "lambda/us-east-1",
+        "H100",
+        OfferKind::OnDemand,
+        3.0,
+        64.0,
+    ));
+    let f = parse_fleet(src, "examples/frontier-lab.toml", &cat).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((f.name.as_str(), f.horizon.len()), ("frontier-lab", 36));
+    let contracts: Vec<(&str, f64)> = f
+        .offers
+        .iter()
+        .take_while(|o| o.kind == OfferKind::Contract)
+        .map(|o| (o.id.as_str(), (o.usd_per_gpu_hour * 100.0).round() / 100.0))
+        .collect();
+    assert_eq!(
+        contracts,
+        [
+            ("aws-gb200-east", 4.75),
+            ("aws-b200-west", 3.5),
+            ("azure-h100", 2.2),
+            ("azure-h200", 2.8)
+        ]
+    );
+    assert_eq!(f.workloads.len(), 9);
+    assert_eq!(f.policy.max_provider_share, Some(0.7));
+}
