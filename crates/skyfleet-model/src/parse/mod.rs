@@ -1,7 +1,7 @@
 //! Fleet files: parse, then validate without I/O, then build.
 //!
 //! The TOML is read with `toml::de::DeTable`, which keeps the byte span of every key and value,
-//! and walked by a schema-driven [`reader`](self::reader) that reports every problem (unknown
+//! and walked by a schema-driven `reader` that reports every problem (unknown
 //! fields included) instead of stopping at the first. Checks across sections and against the
 //! catalog follow, then the `Fleet` is built. The format is documented in `docs/fleet-file.md`.
 
