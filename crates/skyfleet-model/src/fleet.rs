@@ -244,12 +244,20 @@ impl Fleet {
     /// The largest number of GPUs of one accelerator kind that one site ever holds, counting all
     /// offers there: the biggest gang that can ever fit.
     pub fn max_site_gpus(&self) -> BTreeMap<(SiteId, AcceleratorId), f64> {
+        Self::max_site_gpus_of(&self.offers, self.horizon.len())
+    }
+
+    /// [`Fleet::max_site_gpus`] for a list of offers over `months` months.
+    pub fn max_site_gpus_of(
+        offers: &[Offer],
+        months: usize,
+    ) -> BTreeMap<(SiteId, AcceleratorId), f64> {
         let mut per_month: BTreeMap<(SiteId, AcceleratorId), Vec<f64>> = BTreeMap::new();
-        for o in &self.offers {
+        for o in offers {
             let v = per_month
                 .entry((o.site.clone(), o.accelerator.clone()))
-                .or_insert_with(|| vec![0.0; self.horizon.len()]);
-            for (m, g) in o.gpus.iter().enumerate() {
+                .or_insert_with(|| vec![0.0; months]);
+            for (m, g) in o.gpus.iter().enumerate().take(months) {
                 v[m] += g;
             }
         }

@@ -24,7 +24,10 @@ impl YearMonth {
     /// The month `n` months later (or earlier, if negative).
     pub fn plus(self, n: i64) -> Self {
         let o = self.ordinal() + n;
-        Self { year: o.div_euclid(12) as i32, month: (o.rem_euclid(12) + 1) as u32 }
+        Self {
+            year: o.div_euclid(12) as i32,
+            month: (o.rem_euclid(12) + 1) as u32,
+        }
     }
     pub fn days(self) -> u32 {
         match self.month {

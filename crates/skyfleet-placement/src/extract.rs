@@ -1,0 +1,191 @@
+//! Turning the plan LP's solution into assignments and unmet amounts.
+
+use crate::lp::LpSolution;
+use crate::model::VarIndex;
+use crate::plan::Assignment;
+use crate::prep::{Prep, K};
+use skyfleet_model::{GpuHours, KgCo2e, Kwh, LatencyGroup, Litres, Usd, WorkloadKind};
+use std::collections::BTreeMap;
+
+/// Allocations smaller than this many GPU-hours are solver noise and are dropped.
+pub const MIN_GPU_HOURS: f64 = 0.01;
+
+pub struct Extracted {
+    pub assignments: Vec<Assignment>,
+    /// Unmet reference GPU-hours per workload, and the months (inference) it fell in.
+    pub unmet: BTreeMap<usize, (f64, Vec<usize>)>,
+    /// N+1 shortfall in reference GPU-hours per workload.
+    pub short_np1: BTreeMap<usize, f64>,
+}
+
+pub fn extract(p: &Prep, vx: &VarIndex, sol: &LpSolution) -> Extracted {
+    // (workload, offer, month) -> GPU-hours
+    let mut raw: BTreeMap<(usize, usize, usize), f64> = BTreeMap::new();
+    for &(j, o, m, v) in &vx.pinned {
+        *raw.entry((j, o, m)).or_default() += sol.x[v] * K;
+    }
+    // Market draws are split over the market's offers in proportion to their effective supply.
+    let mut by_market: BTreeMap<(&skyfleet_model::AcceleratorId, bool, usize), Vec<(usize, f64)>> =
+        BTreeMap::new();
+    for (j, (acc, spot), m, v) in &vx.draw {
+        by_market
+            .entry((acc, *spot, *m))
+            .or_default()
+            .push((*j, sol.x[*v] * K));
+    }
+    for ((acc, spot, m), draws) in by_market {
+        let offers: Vec<(usize, f64)> = p
+            .offers
+            .iter()
+            .enumerate()
+            .filter(|(_, od)| {
+                &od.offer.accelerator == acc
+                    && (od.offer.kind == skyfleet_model::OfferKind::Spot) == spot
+            })
+            .filter_map(|(o, _)| vx.supply[o][m].map(|s| (o, sol.x[s] * K)))
+            .collect();
+        let effective: f64 = offers.iter().map(|(o, s)| s * p.offers[*o].eff).sum();
+        if effective <= 0.0 {
+            continue;
+        }
+        for (j, z) in draws {
+            for &(o, s) in &offers {
+                *raw.entry((j, o, m)).or_default() += s * z / effective;
+            }
+        }
+    }
+    // Inference pools are split like markets, then back to services in proportion to demand.
+    let mut by_pool: BTreeMap<(&crate::model::Pool, usize), Vec<(usize, f64)>> = BTreeMap::new();
+    for (c, pool, m, v) in &vx.serve {
+        by_pool
+            .entry((pool, *m))
+            .or_default()
+            .push((*c, sol.x[*v] * K));
+    }
+    for ((pool, m), draws) in by_pool {
+        let offers: Vec<(usize, f64)> = p
+            .offers
+            .iter()
+            .enumerate()
+            .filter(|(_, od)| {
+                od.provider == pool.0
+                    && od.group == pool.1
+                    && od.offer.accelerator == pool.2
+                    && (od.offer.kind == skyfleet_model::OfferKind::Spot) == pool.3
+            })
+            .filter_map(|(o, _)| vx.supply_inf[o][m].map(|s| (o, sol.x[s] * K)))
+            .collect();
+        let effective: f64 = offers.iter().map(|(o, s)| s * p.offers[*o].eff).sum();
+        if effective <= 0.0 {
+            continue;
+        }
+        for (c, z) in draws {
+            let class = &p.classes[c];
+            let total = class.demand.get(&pool.1).map_or(0.0, |d| d[m]);
+            if total <= 0.0 {
+                continue;
+            }
+            for &j in &class.members {
+                let d = member_demand(p, j, pool.1, m);
+                if d <= 0.0 {
+                    continue;
+                }
+                for &(o, s) in &offers {
+                    *raw.entry((j, o, m)).or_default() += s * z / effective * d / total;
+                }
+            }
+        }
+    }
+    let assignments = raw
+        .into_iter()
+        .filter(|(_, gh)| *gh >= MIN_GPU_HOURS)
+        .map(|((j, o, m), gh)| assignment(p, j, o, m, gh))
+        .collect();
+
+    let mut unmet: BTreeMap<usize, (f64, Vec<usize>)> = BTreeMap::new();
+    for (&j, &u) in &vx.unmet_job {
+        let x = sol.x[u] * K;
+        if x >= MIN_GPU_HOURS {
+            unmet.insert(j, (x, Vec::new()));
+        }
+    }
+    let mut short_np1: BTreeMap<usize, f64> = BTreeMap::new();
+    for (&(c, g, m), &u) in &vx.unmet_inf {
+        spread(p, c, g, m, sol.x[u] * K, |j, x| {
+            let e = unmet.entry(j).or_default();
+            e.0 += x;
+            if !e.1.contains(&m) {
+                e.1.push(m);
+            }
+        });
+    }
+    for (&(c, g, m), &u) in &vx.short_np1 {
+        spread(p, c, g, m, sol.x[u] * K, |j, x| {
+            *short_np1.entry(j).or_default() += x
+        });
+    }
+    for e in unmet.values_mut() {
+        e.1.sort_unstable();
+    }
+    Extracted {
+        assignments,
+        unmet,
+        short_np1,
+    }
+}
+
+fn spread(
+    p: &Prep,
+    c: usize,
+    g: LatencyGroup,
+    m: usize,
+    amount: f64,
+    mut f: impl FnMut(usize, f64),
+) {
+    if amount < MIN_GPU_HOURS {
+        return;
+    }
+    let class = &p.classes[c];
+    let total = class.demand.get(&g).map_or(0.0, |d| d[m]);
+    for &j in &class.members {
+        let d = member_demand(p, j, g, m);
+        if d > 0.0 && total > 0.0 {
+            f(j, amount * d / total);
+        }
+    }
+}
+
+pub fn member_demand(p: &Prep, j: usize, g: LatencyGroup, m: usize) -> f64 {
+    match &p.workloads[j].kind {
+        WorkloadKind::Inference { demand, .. } => demand
+            .get(&g)
+            .map_or(0.0, |d| d.get(m).copied().unwrap_or(0.0)),
+        _ => 0.0,
+    }
+}
+
+fn assignment(p: &Prep, j: usize, o: usize, m: usize, gpu_hours: f64) -> Assignment {
+    let od = &p.offers[o];
+    let w = &p.workloads[j];
+    let rel = match w.kind {
+        WorkloadKind::Inference { .. } => od.infer_rel,
+        _ => od.train_rel,
+    };
+    Assignment {
+        workload: w.id.clone(),
+        offer: od.offer.id.clone(),
+        provider: od.offer.provider.clone(),
+        site: od.offer.site.clone(),
+        accelerator: od.offer.accelerator.clone(),
+        kind: od.offer.kind,
+        month: p.fleet.horizon.month(m),
+        month_index: m,
+        gpu_hours: GpuHours(gpu_hours),
+        gpus: gpu_hours / p.hours[m],
+        ref_gpu_hours: GpuHours(gpu_hours * rel * od.eff),
+        marginal_usd: Usd(gpu_hours * od.marginal_usd),
+        kwh: Kwh(gpu_hours * od.kwh),
+        litres: Litres(gpu_hours * od.litres),
+        kg_co2e: KgCo2e(gpu_hours * od.kg_co2e),
+    }
+}

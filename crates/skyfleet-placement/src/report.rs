@@ -1,0 +1,367 @@
+//! Totals, shares, N+1 status and verdicts, all computed from the assignments themselves so
+//! that the report checks the solver rather than repeating it.
+
+use crate::extract::Extracted;
+use crate::plan::{Assignment, ContractUse, NPlusOneMonth, Objective, Totals, Unmet, Verdict};
+use crate::prep::Prep;
+use crate::sites;
+use skyfleet_model::{GpuHours, OfferKind, ProviderId, Usd, WorkloadId, WorkloadKind};
+use std::collections::BTreeMap;
+
+pub struct Report {
+    pub objective: Objective,
+    pub totals: Totals,
+    pub by_provider: BTreeMap<ProviderId, Totals>,
+    pub by_month: Vec<Totals>,
+    pub by_workload: BTreeMap<WorkloadId, Totals>,
+    pub shares: BTreeMap<ProviderId, f64>,
+    pub hhi: f64,
+    pub n_plus_one: Vec<NPlusOneMonth>,
+    pub unmet: Vec<Unmet>,
+    pub contracts: Vec<ContractUse>,
+}
+
+pub fn report(p: &Prep, ex: &Extracted) -> Report {
+    let nm = p.months();
+    let mut totals = Totals::default();
+    let mut by_provider: BTreeMap<ProviderId, Totals> = p
+        .providers
+        .iter()
+        .map(|q| (q.clone(), Totals::default()))
+        .collect();
+    let mut by_month = vec![Totals::default(); nm];
+    let mut by_workload: BTreeMap<WorkloadId, Totals> = BTreeMap::new();
+    for a in &ex.assignments {
+        totals.add_assignment(a);
+        by_provider
+            .get_mut(&a.provider)
+            .expect("provider listed")
+            .add_assignment(a);
+        by_month[a.month_index].add_assignment(a);
+        by_workload
+            .entry(a.workload.clone())
+            .or_default()
+            .add_assignment(a);
+    }
+    for (o, per_m) in p.committed.iter().enumerate() {
+        for (m, &usd) in per_m.iter().enumerate() {
+            if usd > 0.0 {
+                totals.add_committed(Usd(usd));
+                by_provider
+                    .get_mut(&p.offers[o].offer.provider)
+                    .expect("provider")
+                    .add_committed(Usd(usd));
+                by_month[m].add_committed(Usd(usd));
+            }
+        }
+    }
+    let total_gh = totals.gpu_hours.get();
+    let shares: BTreeMap<ProviderId, f64> = by_provider
+        .iter()
+        .map(|(q, t)| {
+            (
+                q.clone(),
+                if total_gh > 0.0 {
+                    t.gpu_hours.get() / total_gh
+                } else {
+                    0.0
+                },
+            )
+        })
+        .collect();
+    let hhi = shares.values().map(|s| (100.0 * s).powi(2)).sum();
+
+    let unmet = verdicts(p, ex);
+    let pol = p.policy;
+    let unmet_penalty: f64 = unmet.iter().map(|u| u.penalty_usd.get()).sum();
+    let np1_penalty: f64 = ex
+        .short_np1
+        .iter()
+        .map(|(&j, &x)| x * p.penalty(p.workloads[j].priority) * 0.5)
+        .sum();
+    let carbon_usd = totals.kg_co2e.get() / 1000.0 * pol.usd_per_tonne_co2e;
+    let water_usd = totals.litres.get() / 1000.0 * pol.usd_per_m3_water;
+    let objective = Objective {
+        committed_usd: totals.committed_usd,
+        marginal_usd: totals.marginal_usd,
+        carbon_usd: Usd(carbon_usd),
+        water_usd: Usd(water_usd),
+        unmet_penalty_usd: Usd(unmet_penalty),
+        n_plus_one_penalty_usd: Usd(np1_penalty),
+        total_usd: Usd(totals.committed_usd.get()
+            + totals.marginal_usd.get()
+            + carbon_usd
+            + water_usd
+            + unmet_penalty
+            + np1_penalty),
+    };
+    Report {
+        objective,
+        totals,
+        by_provider,
+        by_month,
+        by_workload,
+        shares,
+        hhi,
+        n_plus_one: n_plus_one(p, &ex.assignments),
+        unmet,
+        contracts: contracts(p, &ex.assignments),
+    }
+}
+
+/// N+1 per month, from the assignments: for every service that asks for it and every group,
+/// the capacity left after losing the provider that serves it most must still cover demand.
+pub fn n_plus_one(p: &Prep, assignments: &[Assignment]) -> Vec<NPlusOneMonth> {
+    let nm = p.months();
+    // (workload index, group, month) -> provider -> reference GPUs served
+    let index: BTreeMap<&WorkloadId, usize> = p
+        .workloads
+        .iter()
+        .enumerate()
+        .map(|(j, w)| (&w.id, j))
+        .collect();
+    let mut served: BTreeMap<
+        (usize, skyfleet_model::LatencyGroup, usize),
+        BTreeMap<ProviderId, f64>,
+    > = BTreeMap::new();
+    for a in assignments {
+        let j = index[&a.workload];
+        if !matches!(
+            p.workloads[j].kind,
+            WorkloadKind::Inference {
+                n_plus_one: true,
+                ..
+            }
+        ) {
+            continue;
+        }
+        let g = p.fleet.site(&a.site).latency_group;
+        *served
+            .entry((j, g, a.month_index))
+            .or_default()
+            .entry(a.provider.clone())
+            .or_default() += a.ref_gpu_hours.get() / p.hours[a.month_index];
+    }
+    (0..nm)
+        .map(|m| {
+            let mut out = NPlusOneMonth {
+                month: p.fleet.horizon.month(m),
+                required: false,
+                holds: true,
+                worst_provider: None,
+                worst_margin_ref_gpus: f64::INFINITY,
+            };
+            for (j, w) in p.workloads.iter().enumerate() {
+                let WorkloadKind::Inference {
+                    demand,
+                    n_plus_one: true,
+                } = &w.kind
+                else {
+                    continue;
+                };
+                for (&g, series) in demand {
+                    let d = series.get(m).copied().unwrap_or(0.0);
+                    if d <= 0.0 {
+                        continue;
+                    }
+                    out.required = true;
+                    let by_p = served.get(&(j, g, m));
+                    let total: f64 = by_p.map_or(0.0, |b| b.values().sum());
+                    let (worst_p, worst_take) = by_p
+                        .and_then(|b| b.iter().max_by(|x, y| x.1.total_cmp(y.1)))
+                        .map_or((None, 0.0), |(q, x)| (Some(q.clone()), *x));
+                    let margin = total - worst_take - d;
+                    if margin < out.worst_margin_ref_gpus {
+                        out.worst_margin_ref_gpus = margin;
+                        out.worst_provider = worst_p;
+                    }
+                    if margin < -1e-6 * d.max(1.0) {
+                        out.holds = false;
+                    }
+                }
+            }
+            if !out.required {
+                out.worst_margin_ref_gpus = 0.0;
+            }
+            out
+        })
+        .collect()
+}
+
+fn contracts(p: &Prep, assignments: &[Assignment]) -> Vec<ContractUse> {
+    p.offers
+        .iter()
+        .enumerate()
+        .filter(|(_, od)| od.offer.kind == OfferKind::Contract)
+        .map(|(o, od)| {
+            let committed: f64 = od.cap.iter().sum();
+            let used: f64 = assignments
+                .iter()
+                .filter(|a| a.offer == od.offer.id)
+                .map(|a| a.gpu_hours.get())
+                .sum();
+            let paid: f64 = p.committed[o].iter().sum();
+            ContractUse {
+                offer: od.offer.id.clone(),
+                provider: od.offer.provider.clone(),
+                committed_gpu_hours: GpuHours(committed),
+                used_gpu_hours: GpuHours(used),
+                utilisation: if committed > 0.0 {
+                    used / committed
+                } else {
+                    0.0
+                },
+                stranded_usd: Usd(if committed > 0.0 {
+                    paid * (1.0 - used / committed).max(0.0)
+                } else {
+                    0.0
+                }),
+            }
+        })
+        .collect()
+}
+
+fn verdicts(p: &Prep, ex: &Extracted) -> Vec<Unmet> {
+    ex.unmet
+        .iter()
+        .map(|(&j, (x, months))| {
+            let w = &p.workloads[j];
+            Unmet {
+                workload: w.id.clone(),
+                ref_gpu_hours: GpuHours(*x),
+                months: months.iter().map(|&m| p.fleet.horizon.month(m)).collect(),
+                penalty_usd: Usd(x * p.penalty(w.priority)),
+                verdict: verdict(p, j, ex),
+            }
+        })
+        .collect()
+}
+
+fn verdict(p: &Prep, j: usize, ex: &Extracted) -> Verdict {
+    let w = &p.workloads[j];
+    let eligible: Vec<usize> = (0..p.offers.len()).filter(|&o| p.eligible(w, o)).collect();
+    let accs = w
+        .accelerators
+        .iter()
+        .map(|a| a.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if eligible.is_empty() {
+        return Verdict::NeverFits(format!(
+            "no offer of [{accs}]{} in the allowed regions",
+            if w.spot { "" } else { " (spot excluded)" }
+        ));
+    }
+    match &w.kind {
+        WorkloadKind::Training {
+            work_ref_gpu_hours,
+            gang,
+            start,
+            end,
+            ..
+        } => {
+            if sites::candidates(p, j).is_empty() {
+                return Verdict::NeverFits(format!(
+                    "a gang of {gang} GPUs is larger than any one site holds of [{accs}] in its window"
+                ));
+            }
+            let end = (*end).min(p.months() - 1);
+            let best_rel = eligible
+                .iter()
+                .map(|&o| p.offers[o].train_rel)
+                .fold(0.0, f64::max);
+            let most: f64 = (*start..=end)
+                .map(|m| *gang as f64 * p.hours[m] * best_rel)
+                .sum();
+            if most + 1e-6 < *work_ref_gpu_hours {
+                return Verdict::NeverFits(format!(
+                    "needs {:.0} reference GPU-hours, but {gang} GPUs of the fastest accepted accelerator do at most {:.0} in its window",
+                    work_ref_gpu_hours, most
+                ));
+            }
+            Verdict::NotNow(not_now_reason(p, j, &eligible, *start, end, ex))
+        }
+        WorkloadKind::Batch { start, end, .. } => Verdict::NotNow(not_now_reason(
+            p,
+            j,
+            &eligible,
+            *start,
+            (*end).min(p.months() - 1),
+            ex,
+        )),
+        WorkloadKind::Inference { demand, .. } => {
+            let groups: Vec<_> = demand
+                .iter()
+                .filter(|(g, s)| {
+                    s.iter().any(|d| *d > 0.0)
+                        && !eligible.iter().any(|&o| p.offers[o].group == **g)
+                })
+                .map(|(g, _)| g.as_str())
+                .collect();
+            if !groups.is_empty() {
+                return Verdict::NeverFits(format!(
+                    "no offer of [{accs}] in latency group(s) {}",
+                    groups.join(", ")
+                ));
+            }
+            Verdict::NotNow(not_now_reason(p, j, &eligible, 0, p.months() - 1, ex))
+        }
+    }
+}
+
+fn not_now_reason(
+    p: &Prep,
+    j: usize,
+    eligible: &[usize],
+    start: usize,
+    end: usize,
+    ex: &Extracted,
+) -> String {
+    let used: BTreeMap<(&skyfleet_model::OfferId, usize), f64> =
+        ex.assignments.iter().fold(BTreeMap::new(), |mut acc, a| {
+            *acc.entry((&a.offer, a.month_index)).or_default() += a.gpu_hours.get();
+            acc
+        });
+    let (mut cap, mut busy) = (0.0, 0.0);
+    for &o in eligible {
+        for m in start..=end {
+            cap += p.offers[o].cap[m];
+            busy += used
+                .get(&(&p.offers[o].offer.id, m))
+                .copied()
+                .unwrap_or(0.0);
+        }
+    }
+    let w = &p.workloads[j];
+    if cap > 0.0 && busy >= 0.99 * cap {
+        return format!(
+            "all {:.0} eligible GPU-hours in its window are taken by other work",
+            cap
+        );
+    }
+    let cheapest = eligible
+        .iter()
+        .map(|&o| p.offers[o].objective_usd / (p.offers[o].train_rel * p.offers[o].eff).max(1e-9))
+        .fold(f64::INFINITY, f64::min);
+    let mut why = Vec::new();
+    if p.policy.max_provider_share.is_some_and(|c| c < 1.0) {
+        why.push("the provider share cap");
+    }
+    if p.policy.carbon_budget_tonnes.is_some() {
+        why.push("the carbon budget");
+    }
+    if p.policy.water_budget_m3.is_some() {
+        why.push("the water budget");
+    }
+    let penalty = p.penalty(w.priority);
+    if cheapest > penalty {
+        why.push("price: capacity costs more than the penalty");
+    }
+    format!(
+        "eligible capacity is {:.0}% used in its window; held back by {} (cheapest eligible capacity {:.2} USD per reference GPU-hour, penalty {:.2})",
+        if cap > 0.0 { 100.0 * busy / cap } else { 0.0 },
+        if why.is_empty() { "the gang's rate limit and site capacity".to_string() } else { why.join(", ") },
+        cheapest,
+        penalty
+    )
+}
