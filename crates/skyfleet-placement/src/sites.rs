@@ -52,35 +52,64 @@ fn pair_cost(p: &Prep, w: &Workload, pair: &(SiteId, AcceleratorId)) -> f64 {
 }
 
 /// Pin every training job, guided by the relaxation's solution.
+///
+/// Capacity is tracked per (site, accelerator) and month, net of what the relaxation gave to
+/// inference and batch work. A job goes where it can do the most of its work in what is left;
+/// among equals, where the relaxation's own supply covers most of its relaxed draw; then where
+/// it is cheapest. Its relaxed draw pattern is then taken out of that site's capacity.
 pub fn pin_greedy(p: &Prep, vars: &VarIndex, sol: &LpSolution) -> Pins {
-    // Remaining relaxed supply per (site, accelerator, spot) and month, effective GPU-hours.
-    let mut supply: BTreeMap<(SiteId, AcceleratorId, bool), Vec<f64>> = BTreeMap::new();
-    for (o, per_m) in vars.supply.iter().enumerate() {
-        let od = &p.offers[o];
-        let key = (
-            od.offer.site.clone(),
-            od.offer.accelerator.clone(),
-            od.offer.kind == OfferKind::Spot,
-        );
-        for (m, v) in per_m.iter().enumerate() {
-            if let Some(v) = v {
-                supply
-                    .entry(key.clone())
-                    .or_insert_with(|| vec![0.0; p.months()])[m] += sol.x[*v] * od.eff;
-            }
+    let nm = p.months();
+    type Key = (SiteId, AcceleratorId);
+    // Effective GPU-hours per (site, accelerator) and month: free for training, and the part
+    // the relaxation's market supply sent to training.
+    let mut free: BTreeMap<Key, Vec<f64>> = BTreeMap::new();
+    let mut relaxed: BTreeMap<Key, Vec<f64>> = BTreeMap::new();
+    let training = |j: usize| matches!(p.workloads[j].kind, WorkloadKind::Training { .. });
+    let mut draw_total: BTreeMap<(AcceleratorId, bool, usize), (f64, f64)> = BTreeMap::new();
+    for (j, (acc, spot), m, v) in &vars.draw {
+        let e = draw_total.entry((acc.clone(), *spot, *m)).or_default();
+        e.0 += sol.x[*v];
+        if training(*j) {
+            e.1 += sol.x[*v];
         }
     }
-    // Relaxed draws per job: (accelerator, spot, month) -> effective GPU-hours.
-    let mut draws: BTreeMap<usize, Vec<(AcceleratorId, bool, usize, f64)>> = BTreeMap::new();
-    for (j, (acc, spot), m, v) in &vars.draw {
-        draws
-            .entry(*j)
-            .or_default()
-            .push((acc.clone(), *spot, *m, sol.x[*v]));
+    for (o, od) in p.offers.iter().enumerate() {
+        if !od.allowed {
+            continue;
+        }
+        let key = (od.offer.site.clone(), od.offer.accelerator.clone());
+        let spot = od.offer.kind == OfferKind::Spot;
+        for m in 0..nm {
+            let cap = od.cap[m] / crate::prep::K;
+            let inf = vars
+                .supply_inf
+                .get(o)
+                .and_then(|v| v[m])
+                .map_or(0.0, |v| sol.x[v]);
+            let sup = vars.supply[o][m].map_or(0.0, |v| sol.x[v]);
+            let (all, train) = draw_total
+                .get(&(od.offer.accelerator.clone(), spot, m))
+                .copied()
+                .unwrap_or_default();
+            let train_share = if all > 0.0 { train / all } else { 1.0 };
+            let batch = sup * (1.0 - train_share);
+            free.entry(key.clone()).or_insert_with(|| vec![0.0; nm])[m] +=
+                (cap - inf - batch).max(0.0) * od.eff;
+            relaxed.entry(key.clone()).or_insert_with(|| vec![0.0; nm])[m] +=
+                sup * train_share * od.eff;
+        }
     }
-    let mut order: Vec<usize> = (0..p.workloads.len())
-        .filter(|&j| matches!(p.workloads[j].kind, WorkloadKind::Training { .. }))
-        .collect();
+    // Relaxed draws per job: (accelerator, month) -> effective GPU-hours.
+    let mut draws: BTreeMap<usize, Vec<(AcceleratorId, usize, f64)>> = BTreeMap::new();
+    for (j, (acc, _), m, v) in &vars.draw {
+        if training(*j) {
+            draws
+                .entry(*j)
+                .or_default()
+                .push((acc.clone(), *m, sol.x[*v]));
+        }
+    }
+    let mut order: Vec<usize> = (0..p.workloads.len()).filter(|&j| training(j)).collect();
     order.sort_by_key(|&j| match p.workloads[j].kind {
         WorkloadKind::Training { gang, .. } => (std::cmp::Reverse(gang), j),
         _ => (std::cmp::Reverse(0), j),
@@ -88,32 +117,82 @@ pub fn pin_greedy(p: &Prep, vars: &VarIndex, sol: &LpSolution) -> Pins {
     let mut pins: Pins = vec![None; p.workloads.len()];
     for j in order {
         let w = &p.workloads[j];
-        let cands = candidates(p, j);
+        let WorkloadKind::Training {
+            work_ref_gpu_hours,
+            gang,
+            start,
+            end,
+            ..
+        } = &w.kind
+        else {
+            continue;
+        };
+        let end = (*end).min(nm.saturating_sub(1));
+        let work = work_ref_gpu_hours / crate::prep::K;
         let my = draws.get(&j).map(Vec::as_slice).unwrap_or(&[]);
-        let score = |pair: &(SiteId, AcceleratorId), supply: &BTreeMap<_, Vec<f64>>| -> f64 {
+        let rel = |a: &AcceleratorId| p.fleet.accelerator(a).train_rel;
+        // Reference work the job could do at a pair with what is left there.
+        let coverage = |pair: &Key, free: &BTreeMap<Key, Vec<f64>>| -> f64 {
+            let f = &free[pair];
+            let per_month = |m: usize| f[m].min(*gang as f64 * p.hours[m] / crate::prep::K);
+            ((*start..=end).map(per_month).sum::<f64>() * rel(&pair.1)).min(work)
+        };
+        // Reference work of its relaxed draw that the relaxation's supply at a pair covers.
+        let overlap = |pair: &Key, relaxed: &BTreeMap<Key, Vec<f64>>| -> f64 {
             my.iter()
                 .filter(|(a, ..)| *a == pair.1)
-                .map(|(a, spot, m, x)| {
-                    let have = supply
-                        .get(&(pair.0.clone(), a.clone(), *spot))
-                        .map_or(0.0, |v: &Vec<f64>| v[*m]);
-                    x.min(have)
-                })
+                .map(|(a, m, x)| x.min(relaxed.get(pair).map_or(0.0, |v| v[*m])) * rel(a))
                 .sum()
         };
-        let best = cands.iter().max_by(|a, b| {
-            let (sa, sb) = (score(a, &supply), score(b, &supply));
-            sa.total_cmp(&sb)
-                .then_with(|| pair_cost(p, w, b).total_cmp(&pair_cost(p, w, a)))
-        });
-        if let Some(pair) = best {
-            for (a, spot, m, x) in my.iter().filter(|(a, ..)| *a == pair.1) {
-                if let Some(v) = supply.get_mut(&(pair.0.clone(), a.clone(), *spot)) {
-                    v[*m] = (v[*m] - x).max(0.0);
-                }
+        let cands: Vec<(Key, f64, f64, f64)> = candidates(p, j)
+            .into_iter()
+            .filter(|k| free.contains_key(k))
+            .map(|k| {
+                let (c, o, cost) = (
+                    coverage(&k, &free),
+                    overlap(&k, &relaxed),
+                    pair_cost(p, w, &k),
+                );
+                (k, c, o, cost)
+            })
+            .collect();
+        let best = cands.into_iter().max_by(|a, b| {
+            // Coverage within 0.1% counts as equal, so that overlap and cost can decide.
+            let tie = 1e-3 * work.max(1e-9);
+            if (a.1 - b.1).abs() > tie {
+                return a.1.total_cmp(&b.1);
             }
-            pins[j] = Some(pair.clone());
+            a.2.total_cmp(&b.2).then_with(|| b.3.total_cmp(&a.3))
+        });
+        let Some((pair, ..)) = best else { continue };
+        // Take the job's work out of the pair's capacity: its relaxed pattern where it drew on
+        // this accelerator, and otherwise the earliest months that have room.
+        let mut left = work;
+        let f = free.get_mut(&pair).expect("candidate has capacity");
+        let r = rel(&pair.1);
+        let mut months: Vec<usize> = my
+            .iter()
+            .filter(|(a, ..)| *a == pair.1)
+            .map(|(_, m, _)| *m)
+            .collect();
+        months.extend(*start..=end);
+        for m in months {
+            if left <= 0.0 {
+                break;
+            }
+            let take = f[m]
+                .min(*gang as f64 * p.hours[m] / crate::prep::K)
+                .min(left / r);
+            f[m] -= take;
+            left -= take * r;
         }
+        if let Some(v) = relaxed.get_mut(&pair) {
+            for (a, m, x) in my.iter().filter(|(a, ..)| *a == pair.1) {
+                let _ = a;
+                v[*m] = (v[*m] - x).max(0.0);
+            }
+        }
+        pins[j] = Some(pair);
     }
     pins
 }
