@@ -3,6 +3,10 @@
 //! Each validation error has one test that pins its line and field path. The catalog is a tiny
 //! hand-made one (this crate must not depend on skyfleet-catalog).
 
+mod it {
+    pub mod architecture;
+}
+
 use proptest::prelude::*;
 use skyfleet_model::*;
 
