@@ -1,1 +1,119 @@
-fn main() {}
+//! The `skyfleet` command: where people meet the placement core.
+//!
+//! The library crates answer questions in types (`Fleet`, `Plan`, `Infeasible`); this binary turns
+//! files into those questions and the answers into tables a planner can read at a terminal, or
+//! JSON a script can read, with exit codes a shell can test. It is the only crate that uses
+//! `anyhow`, and the only one that prints.
+
+mod bench_cmd;
+mod catalog_cmd;
+mod format;
+mod plan_cmd;
+mod plan_report;
+mod table;
+
+use clap::{Parser, Subcommand};
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "skyfleet",
+    version,
+    about = "Multi-cloud GPU broker and capacity planner",
+    long_about = "\
+Multi-cloud GPU broker and capacity planner.
+
+A fleet file (docs/fleet-file.md) lists contracts, on-demand and spot offers, training jobs,
+inference services, batch jobs and a policy. `skyfleet plan` places the workloads on that
+capacity for the whole horizon and reports cost, energy, water and carbon by provider and by
+month, N+1 survivability, contract use, unmet demand, and the gap to a proven lower bound.",
+    after_help = "\
+Examples:
+  skyfleet plan examples/frontier-lab.toml          place a fleet, print the plan
+  skyfleet plan lab.toml --json > plan.json         the same, as JSON (docs/plan-json.md)
+  skyfleet catalog --accelerator H100 --sort price  the cheapest H100 capacity in the catalog
+  skyfleet bench --workloads 100,1000               how placement time grows with size
+
+Exit status: 0 success, 1 runtime failure (I/O, solver), 2 invalid input (fleet file or
+command line)."
+)]
+struct Cli {
+    /// Print no progress lines or notes on stderr (errors are still printed).
+    #[arg(short, long, global = true)]
+    quiet: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Place a fleet file's workloads and report the plan.
+    Plan(plan_cmd::PlanArgs),
+    /// List the built-in catalog's offers, the sources of its figures, or its data fixes.
+    Catalog(catalog_cmd::CatalogArgs),
+    /// Measure how placement time and memory grow with the size of the portfolio.
+    Bench(bench_cmd::BenchArgs),
+    /// One bench size in its own process (used by `bench`; prints one JSON line).
+    #[command(hide = true)]
+    BenchOne(bench_cmd::BenchOneArgs),
+}
+
+/// Input the user must fix: printed as `error: ...` and exit status 2. Anything else that goes
+/// wrong is exit status 1.
+#[derive(Debug)]
+pub struct Invalid(pub String);
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Plan(args) => plan_cmd::run(args, cli.quiet),
+        Command::Catalog(args) => catalog_cmd::run(args),
+        Command::Bench(args) => bench_cmd::run(args, cli.quiet),
+        Command::BenchOne(args) => bench_cmd::run_one(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<Invalid>().is_some() => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Write `text` to stdout. A closed pipe (`skyfleet plan ... | head`) is not an error.
+pub fn stdout(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// A note on stderr (where a file was written, what to do next), unless `--quiet`.
+pub fn note(quiet: bool, text: &str) {
+    if !quiet {
+        eprintln!("{text}");
+    }
+}
+
+/// A progress line on stderr, only for a person watching: not with `--quiet`, and not when
+/// stderr is a pipe or a file.
+pub fn progress(quiet: bool, text: &str) {
+    if !quiet && std::io::stderr().is_terminal() {
+        eprintln!("{text}");
+    }
+}
