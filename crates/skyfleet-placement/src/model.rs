@@ -39,8 +39,8 @@ pub type Pins = Vec<Option<(SiteId, AcceleratorId)>>;
 
 #[derive(Debug, Default)]
 pub struct VarIndex {
-    /// `use[o][m]`: GPU-hours used on offer `o` in month `m` (all workloads).
-    pub use_: Vec<Vec<Option<usize>>>,
+    /// `open[o][m]`: offer `o` may be used in month `m`.
+    pub open: Vec<Vec<bool>>,
     /// `supply[o][m]`: GPU-hours offer `o` gives to its market in month `m`.
     pub supply: Vec<Vec<Option<usize>>>,
     /// Market draws: (workload, market, month, var), in effective GPU-hours.
@@ -72,23 +72,16 @@ pub fn build(p: &Prep, pins: Option<&Pins>) -> Built {
     let nm = p.months();
     lp.constant = p.committed.iter().flatten().sum::<f64>() / K;
 
-    // use[o][m] carries the offer's price and footprint, and its capacity as the upper bound.
-    for (o, od) in p.offers.iter().enumerate() {
-        let row: Vec<Option<usize>> = (0..nm)
-            .map(|m| {
-                (od.allowed && od.cap[m] > 0.0).then(|| {
-                    lp.add_var(
-                        format!("use_o{o}_m{m}"),
-                        od.objective_usd + EPSILON_USD,
-                        Some(od.cap[m] / K),
-                    )
-                })
-            })
-            .collect();
-        vx.use_.push(row);
-    }
-    // Terms feeding each use[o][m]: filled below, then closed with an equality row.
+    // An offer is open in a month when policy allows it and it has capacity then. Every
+    // variable that uses an offer (a feed) carries the offer's price and footprint; the feeds
+    // of one offer and month share its capacity.
+    vx.open = p
+        .offers
+        .iter()
+        .map(|od| (0..nm).map(|m| od.allowed && od.cap[m] > 0.0).collect())
+        .collect();
     let mut feeds: Vec<Vec<Vec<(usize, f64)>>> = vec![vec![Vec::new(); nm]; p.offers.len()];
+    let cost = |o: usize| p.offers[o].objective_usd + EPSILON_USD;
 
     // Markets.
     let mut markets: BTreeMap<Market, Vec<usize>> = BTreeMap::new();
@@ -142,10 +135,10 @@ pub fn build(p: &Prep, pins: Option<&Pins>) -> Built {
                 }
                 for o in here {
                     let od = &p.offers[o];
-                    if vx.use_[o][m].is_none() {
+                    if !vx.open[o][m] {
                         continue;
                     }
-                    let x = lp.add_var(format!("x_j{j}_o{o}_m{m}"), 0.0, None);
+                    let x = lp.add_var(format!("x_j{j}_o{o}_m{m}"), cost(o), None);
                     vx.pinned.push((j, o, m, x));
                     feeds[o][m].push((x, 1.0));
                     work_terms.push((x, od.train_rel * od.eff));
@@ -156,7 +149,7 @@ pub fn build(p: &Prep, pins: Option<&Pins>) -> Built {
                     if !w.accelerators.contains(&key.0) || (key.1 && !w.spot) {
                         continue;
                     }
-                    if members.iter().all(|&o| vx.use_[o][m].is_none()) {
+                    if members.iter().all(|&o| !vx.open[o][m]) {
                         continue;
                     }
                     let rel = p.offers[members[0]].train_rel;
@@ -189,10 +182,10 @@ pub fn build(p: &Prep, pins: Option<&Pins>) -> Built {
     vx.supply = vec![vec![None; nm]; p.offers.len()];
     for ((key, m), mut terms) in market_draws {
         for &o in &markets[&key] {
-            if vx.use_[o][m].is_none() {
+            if !vx.open[o][m] {
                 continue;
             }
-            let s = lp.add_var(format!("s_o{o}_m{m}"), 0.0, None);
+            let s = lp.add_var(format!("s_o{o}_m{m}"), cost(o), None);
             vx.supply[o][m] = Some(s);
             feeds[o][m].push((s, 1.0));
             terms.push((s, -p.offers[o].eff));
@@ -207,15 +200,19 @@ pub fn build(p: &Prep, pins: Option<&Pins>) -> Built {
 
     build_inference(p, &mut lp, &mut vx, &mut feeds);
 
-    // Close use[o][m] = sum of feeds.
+    build_policy_rows(p, &mut lp, &feeds);
     for (o, per_m) in feeds.into_iter().enumerate() {
-        for (m, mut terms) in per_m.into_iter().enumerate() {
-            let Some(u) = vx.use_[o][m] else { continue };
-            terms.push((u, -1.0));
-            lp.add_row(format!("feed_o{o}_m{m}"), terms, Sense::Eq, 0.0);
+        for (m, terms) in per_m.into_iter().enumerate() {
+            if !terms.is_empty() {
+                lp.add_row(
+                    format!("cap_o{o}_m{m}"),
+                    terms,
+                    Sense::Le,
+                    p.offers[o].cap[m] / K,
+                );
+            }
         }
     }
-    build_policy_rows(p, &mut lp, &vx);
     Built { lp, vars: vx }
 }
 
@@ -253,7 +250,7 @@ fn build_inference(p: &Prep, lp: &mut Lp, vx: &mut VarIndex, feeds: &mut [Vec<Ve
                     if key.1 != g || !class.offers.contains(&members[0]) {
                         continue;
                     }
-                    if members.iter().all(|&o| vx.use_[o][m].is_none()) {
+                    if members.iter().all(|&o| !vx.open[o][m]) {
                         continue;
                     }
                     // Effective GPU-hours x relative throughput = reference GPU-hours served.
@@ -336,10 +333,14 @@ fn build_inference(p: &Prep, lp: &mut Lp, vx: &mut VarIndex, feeds: &mut [Vec<Ve
     vx.supply_inf = vec![vec![None; nm]; p.offers.len()];
     for ((key, m), mut terms) in pool_draws {
         for &o in &pools[&key] {
-            if vx.use_[o][m].is_none() {
+            if !vx.open[o][m] {
                 continue;
             }
-            let s = lp.add_var(format!("si_o{o}_m{m}"), 0.0, None);
+            let s = lp.add_var(
+                format!("si_o{o}_m{m}"),
+                p.offers[o].objective_usd + EPSILON_USD,
+                None,
+            );
             vx.supply_inf[o][m] = Some(s);
             feeds[o][m].push((s, 1.0));
             terms.push((s, -p.offers[o].eff));
@@ -353,12 +354,13 @@ fn build_inference(p: &Prep, lp: &mut Lp, vx: &mut VarIndex, feeds: &mut [Vec<Ve
     }
 }
 
-fn build_policy_rows(p: &Prep, lp: &mut Lp, vx: &VarIndex) {
+fn build_policy_rows(p: &Prep, lp: &mut Lp, feeds: &[Vec<Vec<(usize, f64)>>]) {
     let uses = || {
-        vx.use_
-            .iter()
-            .enumerate()
-            .flat_map(|(o, per_m)| per_m.iter().filter_map(move |v| v.map(|v| (o, v))))
+        feeds.iter().enumerate().flat_map(|(o, per_m)| {
+            per_m
+                .iter()
+                .flat_map(move |t| t.iter().map(move |&(v, _)| (o, v)))
+        })
     };
     if let Some(cap) = p.policy.max_provider_share {
         if cap < 1.0 {
