@@ -125,6 +125,15 @@ pub fn sig4(v: f64) -> String {
     }
 }
 
+/// `n` and a noun, in the plural unless `n` is 1: `plural(1, "month")` → `1 month`.
+pub fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{} {noun}s", grouped(n as f64, 0))
+    }
+}
+
 /// Months as a compact range: `2027-07..2028-06`, or one month alone.
 pub fn month_range(first: &str, last: &str) -> String {
     if first == last {
@@ -194,6 +203,8 @@ mod tests {
         assert_eq!(co2(12.3e6), "12.30 kt");
         assert_eq!(co2(42.0), "42.00 kg");
         assert_eq!(pct(0.24283), "24.3%");
+        assert_eq!(plural(1, "month"), "1 month");
+        assert_eq!(plural(1200, "offer"), "1,200 offers");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `skyfleet plan FLEET`: read, validate, place, report.
 
+use crate::format::plural;
 use crate::{note, plan_report, progress, stdout, Invalid};
 use anyhow::Context;
 use clap::Args;
@@ -86,10 +87,10 @@ pub fn run(args: &PlanArgs, quiet: bool) -> anyhow::Result<()> {
     progress(
         quiet,
         &format!(
-            "placing {} workloads on {} offers over {} months…",
-            fleet.workloads.len(),
-            fleet.offers.len(),
-            fleet.horizon.months
+            "placing {} on {} over {}…",
+            plural(fleet.workloads.len(), "workload"),
+            plural(fleet.offers.len(), "offer"),
+            plural(fleet.horizon.len(), "month")
         ),
     );
     let plan = place(&fleet.workloads, &fleet, &fleet.policy)

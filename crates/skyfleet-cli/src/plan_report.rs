@@ -1,6 +1,6 @@
 //! The human form of a plan: a summary, then one aligned table per question a planner asks.
 
-use crate::format::{co2, count, grouped, kwh, labelled, litres, month_range, pct, usd};
+use crate::format::{co2, count, grouped, kwh, labelled, litres, month_range, pct, plural, usd};
 use crate::table::{Align, Table};
 use skyfleet_model::{Fleet, OfferKind};
 use skyfleet_placement::{Plan, Totals, Verdict};
@@ -41,13 +41,13 @@ fn summary(fleet: &Fleet, file: &str, plan: &Plan) -> String {
     let (o, b, t) = (&plan.objective, &plan.bound, &plan.totals);
     let h = &plan.horizon;
     let mut s = format!(
-        "{} ({file}): {} months, {} to {}; {} workloads, {} offers\n",
+        "{} ({file}): {}, {} to {}; {}, {}\n",
         fleet.name,
-        h.months,
+        plural(h.len(), "month"),
         h.month(0),
         h.month(h.len().saturating_sub(1)),
-        fleet.workloads.len(),
-        fleet.offers.len()
+        plural(fleet.workloads.len(), "workload"),
+        plural(fleet.offers.len(), "offer")
     );
     let penalties = o.unmet_penalty_usd.get() + o.n_plus_one_penalty_usd.get();
     s += &line(

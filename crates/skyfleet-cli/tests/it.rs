@@ -72,6 +72,10 @@ gang = 64
 accelerators = ["H100"]
 "#;
 
+/// The whole human report of the example fleet. Figures are printed to four significant digits,
+/// so solver noise does not show; but the LP has alternative optima (who runs where, the
+/// provider named on a tied N+1 margin), and which one the solver lands on can change with the
+/// placement crate or the build profile. The golden is recorded with the test (dev) profile.
 #[test]
 fn plan_frontier_lab_golden() {
     let out = skyfleet(&["plan", "examples/frontier-lab.toml"]);
