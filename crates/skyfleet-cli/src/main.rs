@@ -10,6 +10,7 @@ mod catalog_cmd;
 mod format;
 mod plan_cmd;
 mod plan_report;
+mod plan_where;
 mod table;
 
 use clap::{Parser, Subcommand};
