@@ -1,14 +1,17 @@
 //! Turning the plan LP's solution into assignments and unmet amounts.
 
 use crate::lp::LpSolution;
-use crate::model::VarIndex;
+use crate::model::{Market, Pool, VarIndex};
 use crate::plan::Assignment;
 use crate::prep::{Prep, K};
-use skyfleet_model::{GpuHours, KgCo2e, Kwh, LatencyGroup, Litres, Usd, WorkloadKind};
+use skyfleet_model::{GpuHours, KgCo2e, Kwh, LatencyGroup, Litres, OfferKind, Usd, WorkloadKind};
 use std::collections::BTreeMap;
 
-/// Allocations smaller than this many GPU-hours are solver noise and are dropped.
-pub const MIN_GPU_HOURS: f64 = 0.01;
+/// Allocations smaller than this many GPU-hours, or than this share of the offer's capacity in
+/// the month, are interior-point residue (the solver stops near, not at, a vertex) and are
+/// dropped.
+pub const MIN_GPU_HOURS: f64 = 0.5;
+pub const MIN_SHARE_OF_CAPACITY: f64 = 1e-6;
 
 pub struct Extracted {
     pub assignments: Vec<Assignment>,
@@ -18,44 +21,65 @@ pub struct Extracted {
     pub short_np1: BTreeMap<usize, f64>,
 }
 
+/// Draws on a shared supply (a market or a pool), keyed by who drew, in effective GPU-hours.
+type Draws = Vec<(usize, f64)>;
+
+/// Split each draw over the supplying offers in proportion to their effective supply: a draw of
+/// `z` gets `s_o * z / E` raw GPU-hours of offer `o`, where `E = sum(eff_o * s_o)`, which gives
+/// it exactly `z` effective GPU-hours.
+fn split(
+    p: &Prep,
+    draws: &Draws,
+    supply: &[(usize, f64)],
+    mut give: impl FnMut(usize, usize, f64),
+) {
+    let effective: f64 = supply.iter().map(|(o, s)| s * p.offers[*o].eff).sum();
+    if effective <= 0.0 {
+        return;
+    }
+    for &(who, z) in draws {
+        for &(o, s) in supply {
+            give(who, o, s * z / effective);
+        }
+    }
+}
+
+fn supplied(
+    vars: &[Vec<Option<usize>>],
+    sol: &LpSolution,
+    offers: impl Iterator<Item = usize>,
+    m: usize,
+) -> Vec<(usize, f64)> {
+    offers
+        .filter_map(|o| vars[o][m].map(|s| (o, sol.x[s] * K)))
+        .collect()
+}
+
 pub fn extract(p: &Prep, vx: &VarIndex, sol: &LpSolution) -> Extracted {
     // (workload, offer, month) -> GPU-hours
     let mut raw: BTreeMap<(usize, usize, usize), f64> = BTreeMap::new();
     for &(j, o, m, v) in &vx.pinned {
         *raw.entry((j, o, m)).or_default() += sol.x[v] * K;
     }
-    // Market draws are split over the market's offers in proportion to their effective supply.
-    let mut by_market: BTreeMap<(&skyfleet_model::AcceleratorId, bool, usize), Vec<(usize, f64)>> =
-        BTreeMap::new();
-    for (j, (acc, spot), m, v) in &vx.draw {
+    let mut by_market: BTreeMap<(&Market, usize), Draws> = BTreeMap::new();
+    for (j, market, m, v) in &vx.draw {
         by_market
-            .entry((acc, *spot, *m))
+            .entry((market, *m))
             .or_default()
             .push((*j, sol.x[*v] * K));
     }
-    for ((acc, spot, m), draws) in by_market {
-        let offers: Vec<(usize, f64)> = p
-            .offers
-            .iter()
-            .enumerate()
-            .filter(|(_, od)| {
-                &od.offer.accelerator == acc
-                    && (od.offer.kind == skyfleet_model::OfferKind::Spot) == spot
-            })
-            .filter_map(|(o, _)| vx.supply[o][m].map(|s| (o, sol.x[s] * K)))
-            .collect();
-        let effective: f64 = offers.iter().map(|(o, s)| s * p.offers[*o].eff).sum();
-        if effective <= 0.0 {
-            continue;
-        }
-        for (j, z) in draws {
-            for &(o, s) in &offers {
-                *raw.entry((j, o, m)).or_default() += s * z / effective;
-            }
-        }
+    for ((market, m), draws) in by_market {
+        let members = (0..p.offers.len()).filter(|&o| {
+            let od = &p.offers[o];
+            od.offer.accelerator == market.0 && (od.offer.kind == OfferKind::Spot) == market.1
+        });
+        let supply = supplied(&vx.supply, sol, members, m);
+        split(p, &draws, &supply, |j, o, gh| {
+            *raw.entry((j, o, m)).or_default() += gh
+        });
     }
-    // Inference pools are split like markets, then back to services in proportion to demand.
-    let mut by_pool: BTreeMap<(&crate::model::Pool, usize), Vec<(usize, f64)>> = BTreeMap::new();
+    // Inference pools are split the same way, then back to services in proportion to demand.
+    let mut by_pool: BTreeMap<(&Pool, usize), Draws> = BTreeMap::new();
     for (c, pool, m, v) in &vx.serve {
         by_pool
             .entry((pool, *m))
@@ -63,49 +87,37 @@ pub fn extract(p: &Prep, vx: &VarIndex, sol: &LpSolution) -> Extracted {
             .push((*c, sol.x[*v] * K));
     }
     for ((pool, m), draws) in by_pool {
-        let offers: Vec<(usize, f64)> = p
-            .offers
-            .iter()
-            .enumerate()
-            .filter(|(_, od)| {
-                od.provider == pool.0
-                    && od.group == pool.1
-                    && od.offer.accelerator == pool.2
-                    && (od.offer.kind == skyfleet_model::OfferKind::Spot) == pool.3
-            })
-            .filter_map(|(o, _)| vx.supply_inf[o][m].map(|s| (o, sol.x[s] * K)))
-            .collect();
-        let effective: f64 = offers.iter().map(|(o, s)| s * p.offers[*o].eff).sum();
-        if effective <= 0.0 {
-            continue;
-        }
-        for (c, z) in draws {
+        let members = (0..p.offers.len()).filter(|&o| {
+            let od = &p.offers[o];
+            od.provider == pool.0
+                && od.group == pool.1
+                && od.offer.accelerator == pool.2
+                && (od.offer.kind == OfferKind::Spot) == pool.3
+        });
+        let supply = supplied(&vx.supply_inf, sol, members, m);
+        split(p, &draws, &supply, |c, o, gh| {
             let class = &p.classes[c];
             let total = class.demand.get(&pool.1).map_or(0.0, |d| d[m]);
-            if total <= 0.0 {
-                continue;
-            }
             for &j in &class.members {
                 let d = member_demand(p, j, pool.1, m);
-                if d <= 0.0 {
-                    continue;
-                }
-                for &(o, s) in &offers {
-                    *raw.entry((j, o, m)).or_default() += s * z / effective * d / total;
+                if d > 0.0 && total > 0.0 {
+                    *raw.entry((j, o, m)).or_default() += gh * d / total;
                 }
             }
-        }
+        });
     }
     let assignments = raw
         .into_iter()
-        .filter(|(_, gh)| *gh >= MIN_GPU_HOURS)
+        .filter(|&((_, o, m), gh)| {
+            gh >= MIN_GPU_HOURS.max(MIN_SHARE_OF_CAPACITY * p.offers[o].cap[m])
+        })
         .map(|((j, o, m), gh)| assignment(p, j, o, m, gh))
         .collect();
 
     let mut unmet: BTreeMap<usize, (f64, Vec<usize>)> = BTreeMap::new();
     for (&j, &u) in &vx.unmet_job {
         let x = sol.x[u] * K;
-        if x >= MIN_GPU_HOURS {
+        if x >= MIN_GPU_HOURS.max(MIN_SHARE_OF_CAPACITY * work(p, j)) {
             unmet.insert(j, (x, Vec::new()));
         }
     }
@@ -152,6 +164,18 @@ fn spread(
         if d > 0.0 && total > 0.0 {
             f(j, amount * d / total);
         }
+    }
+}
+
+fn work(p: &Prep, j: usize) -> f64 {
+    match p.workloads[j].kind {
+        WorkloadKind::Training {
+            work_ref_gpu_hours, ..
+        }
+        | WorkloadKind::Batch {
+            work_ref_gpu_hours, ..
+        } => work_ref_gpu_hours,
+        WorkloadKind::Inference { .. } => 0.0,
     }
 }
 

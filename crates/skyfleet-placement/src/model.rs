@@ -66,6 +66,8 @@ pub struct Built {
 
 /// Build the LP. With `pins`, training jobs are held to their pinned (site, accelerator);
 /// without, they draw from markets (the relaxation).
+// Months index several per-month tables at once (hours, open, feeds, gpus): a range reads best.
+#[allow(clippy::needless_range_loop)]
 pub fn build(p: &Prep, pins: Option<&Pins>) -> Built {
     let mut lp = Lp::default();
     let mut vx = VarIndex::default();

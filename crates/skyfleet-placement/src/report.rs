@@ -81,6 +81,8 @@ pub fn report(p: &Prep, ex: &Extracted) -> Report {
         .sum();
     let carbon_usd = totals.kg_co2e.get() / 1000.0 * pol.usd_per_tonne_co2e;
     let water_usd = totals.litres.get() / 1000.0 * pol.usd_per_m3_water;
+    // `+ 0.0` turns a negative zero (from summing nothing but -0.0s) into 0.
+    let (unmet_penalty, np1_penalty) = (unmet_penalty + 0.0, np1_penalty + 0.0);
     let objective = Objective {
         committed_usd: totals.committed_usd,
         marginal_usd: totals.marginal_usd,
@@ -317,51 +319,94 @@ fn not_now_reason(
     end: usize,
     ex: &Extracted,
 ) -> String {
-    let used: BTreeMap<(&skyfleet_model::OfferId, usize), f64> =
-        ex.assignments.iter().fold(BTreeMap::new(), |mut acc, a| {
-            *acc.entry((&a.offer, a.month_index)).or_default() += a.gpu_hours.get();
-            acc
-        });
+    let w = &p.workloads[j];
+    let mut used: BTreeMap<(usize, usize), f64> = BTreeMap::new();
+    let index: BTreeMap<&skyfleet_model::OfferId, usize> = p
+        .offers
+        .iter()
+        .enumerate()
+        .map(|(o, od)| (&od.offer.id, o))
+        .collect();
+    let mut by_provider: BTreeMap<&ProviderId, f64> = BTreeMap::new();
+    let (mut all, mut kg, mut litres) = (0.0, 0.0, 0.0);
+    for a in &ex.assignments {
+        *used.entry((index[&a.offer], a.month_index)).or_default() += a.gpu_hours.get();
+        *by_provider.entry(&a.provider).or_default() += a.gpu_hours.get();
+        all += a.gpu_hours.get();
+        kg += a.kg_co2e.get();
+        litres += a.litres.get();
+    }
     let (mut cap, mut busy) = (0.0, 0.0);
     for &o in eligible {
         for m in start..=end {
             cap += p.offers[o].cap[m];
-            busy += used
-                .get(&(&p.offers[o].offer.id, m))
-                .copied()
-                .unwrap_or(0.0);
+            busy += used.get(&(o, m)).copied().unwrap_or(0.0);
         }
     }
-    let w = &p.workloads[j];
+    let mut why = Vec::new();
     if cap > 0.0 && busy >= 0.99 * cap {
-        return format!(
-            "all {:.0} eligible GPU-hours in its window are taken by other work",
-            cap
-        );
+        why.push(format!(
+            "all {cap:.0} GPU-hours it may use in its window are taken by other work"
+        ));
     }
+    if let Some(share) = p.policy.max_provider_share.filter(|c| *c < 1.0) {
+        let at_cap: Vec<&str> = by_provider
+            .iter()
+            .filter(|(_, gh)| all > 0.0 && **gh / all >= share - 1e-4)
+            .map(|(q, _)| q.as_str())
+            .collect();
+        if !at_cap.is_empty() {
+            why.push(format!(
+                "the provider share cap of {:.0}% binds for {}",
+                share * 100.0,
+                at_cap.join(", ")
+            ));
+        }
+    }
+    if p.policy
+        .carbon_budget_tonnes
+        .is_some_and(|t| kg >= t * 1000.0 * (1.0 - 1e-4))
+    {
+        why.push("the carbon budget is spent".to_string());
+    }
+    if p.policy
+        .water_budget_m3
+        .is_some_and(|m3| litres >= m3 * 1000.0 * (1.0 - 1e-4))
+    {
+        why.push("the water budget is spent".to_string());
+    }
+    let rel = |o: usize| match w.kind {
+        WorkloadKind::Inference { .. } => p.offers[o].infer_rel,
+        _ => p.offers[o].train_rel,
+    };
     let cheapest = eligible
         .iter()
-        .map(|&o| p.offers[o].objective_usd / (p.offers[o].train_rel * p.offers[o].eff).max(1e-9))
+        .map(|&o| p.offers[o].objective_usd / (rel(o) * p.offers[o].eff).max(1e-9))
         .fold(f64::INFINITY, f64::min);
-    let mut why = Vec::new();
-    if p.policy.max_provider_share.is_some_and(|c| c < 1.0) {
-        why.push("the provider share cap");
-    }
-    if p.policy.carbon_budget_tonnes.is_some() {
-        why.push("the carbon budget");
-    }
-    if p.policy.water_budget_m3.is_some() {
-        why.push("the water budget");
-    }
     let penalty = p.penalty(w.priority);
     if cheapest > penalty {
-        why.push("price: capacity costs more than the penalty");
+        why.push(format!(
+            "capacity costs more than leaving it unmet ({cheapest:.2} vs a penalty of {penalty:.2} USD per reference GPU-hour)"
+        ));
     }
-    format!(
-        "eligible capacity is {:.0}% used in its window; held back by {} (cheapest eligible capacity {:.2} USD per reference GPU-hour, penalty {:.2})",
-        if cap > 0.0 { 100.0 * busy / cap } else { 0.0 },
-        if why.is_empty() { "the gang's rate limit and site capacity".to_string() } else { why.join(", ") },
-        cheapest,
-        penalty
-    )
+    if why.is_empty() {
+        if let WorkloadKind::Training { gang, .. } = w.kind {
+            let site = ex
+                .assignments
+                .iter()
+                .find(|a| a.workload == w.id)
+                .map(|a| (&a.site, &a.accelerator));
+            return match site {
+                Some((s, a)) => format!(
+                    "its gang of {gang} is pinned at {s} ({a}), which does not hold enough of it in its window once other work is placed"
+                ),
+                None => format!("no site held its gang of {gang} with room to spare once other work was placed"),
+            };
+        }
+        why.push(format!(
+            "{:.0}% of the capacity it may use in its window is taken",
+            100.0 * busy / cap.max(1.0)
+        ));
+    }
+    why.join("; ")
 }
