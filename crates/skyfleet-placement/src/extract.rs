@@ -7,11 +7,12 @@ use crate::prep::{Prep, K};
 use skyfleet_model::{GpuHours, KgCo2e, Kwh, LatencyGroup, Litres, OfferKind, Usd, WorkloadKind};
 use std::collections::BTreeMap;
 
-/// Allocations smaller than this many GPU-hours, or than this share of the offer's capacity in
-/// the month, are interior-point residue (the solver stops near, not at, a vertex) and are
-/// dropped.
+/// Allocations smaller than half a GPU-hour in a month are interior-point residue (the solver
+/// stops near, not at, a vertex) and are dropped: at most a few dollars, and less than a
+/// thousandth of a GPU on average.
 pub const MIN_GPU_HOURS: f64 = 0.5;
-pub const MIN_SHARE_OF_CAPACITY: f64 = 1e-6;
+/// Unmet work below this share of a job's work is residue too.
+pub const MIN_SHARE_OF_WORK: f64 = 1e-6;
 
 pub struct Extracted {
     pub assignments: Vec<Assignment>,
@@ -108,16 +109,14 @@ pub fn extract(p: &Prep, vx: &VarIndex, sol: &LpSolution) -> Extracted {
     }
     let assignments = raw
         .into_iter()
-        .filter(|&((_, o, m), gh)| {
-            gh >= MIN_GPU_HOURS.max(MIN_SHARE_OF_CAPACITY * p.offers[o].cap[m])
-        })
+        .filter(|&(_, gh)| gh >= MIN_GPU_HOURS)
         .map(|((j, o, m), gh)| assignment(p, j, o, m, gh))
         .collect();
 
     let mut unmet: BTreeMap<usize, (f64, Vec<usize>)> = BTreeMap::new();
     for (&j, &u) in &vx.unmet_job {
         let x = sol.x[u] * K;
-        if x >= MIN_GPU_HOURS.max(MIN_SHARE_OF_CAPACITY * work(p, j)) {
+        if x >= MIN_GPU_HOURS.max(MIN_SHARE_OF_WORK * work(p, j)) {
             unmet.insert(j, (x, Vec::new()));
         }
     }

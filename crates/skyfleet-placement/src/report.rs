@@ -111,6 +111,10 @@ pub fn report(p: &Prep, ex: &Extracted) -> Report {
     }
 }
 
+/// N+1 holds when the margin is at least `-(relative × demand + absolute)` reference GPUs: the
+/// solver's tolerance, plus the residue dropped from the assignments (under 0.5 GPU-hours each).
+pub const N_PLUS_ONE_TOLERANCE: (f64, f64) = (1e-6, 0.01);
+
 /// N+1 per month, from the assignments: for every service that asks for it and every group,
 /// the capacity left after losing the provider that serves it most must still cover demand.
 pub fn n_plus_one(p: &Prep, assignments: &[Assignment]) -> Vec<NPlusOneMonth> {
@@ -177,7 +181,7 @@ pub fn n_plus_one(p: &Prep, assignments: &[Assignment]) -> Vec<NPlusOneMonth> {
                         out.worst_margin_ref_gpus = margin;
                         out.worst_provider = worst_p;
                     }
-                    if margin < -1e-6 * d.max(1.0) {
+                    if margin < -N_PLUS_ONE_TOLERANCE.0 * d - N_PLUS_ONE_TOLERANCE.1 {
                         out.holds = false;
                     }
                 }
