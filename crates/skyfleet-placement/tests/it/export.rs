@@ -20,14 +20,22 @@ fn cases() -> Vec<Case> {
     vec![small(3, Some(0.5)), small(11, None), small(29, Some(0.4))]
 }
 
-/// The allowance the header says to subtract from the optimum.
+/// The allowance the header says to subtract from the optimum: `1000 x (optimum - A)`, or
+/// none for `1000 x optimum`.
 fn allowance(lp: &str) -> f64 {
-    let key = "= 1000 x (optimum - ";
-    let at = lp.find(key).expect("the header states the bound") + key.len();
-    let rest = &lp[at..];
-    rest[..rest.find(')').expect("closing parenthesis")]
-        .parse()
-        .expect("a number")
+    let header: String = lp.lines().take_while(|l| l.starts_with('\\')).collect();
+    if let Some(at) = header.find("= 1000 x (optimum - ") {
+        let rest = &header[at + "= 1000 x (optimum - ".len()..];
+        rest[..rest.find(')').expect("closing parenthesis")]
+            .parse()
+            .expect("a number")
+    } else {
+        assert!(
+            header.contains("= 1000 x optimum"),
+            "the header states the bound: {header}"
+        );
+        0.0
+    }
 }
 
 #[test]
