@@ -14,10 +14,12 @@ pub const MIN_GPU_HOURS: f64 = 0.5;
 /// Unmet work below this share of a job's work is residue too.
 pub const MIN_SHARE_OF_WORK: f64 = 1e-6;
 
+/// Unmet reference GPU-hours per workload, and the months (inference) they fell in.
+pub type Unmet = BTreeMap<usize, (f64, Vec<usize>)>;
+
 pub struct Extracted {
     pub assignments: Vec<Assignment>,
-    /// Unmet reference GPU-hours per workload, and the months (inference) it fell in.
-    pub unmet: BTreeMap<usize, (f64, Vec<usize>)>,
+    pub unmet: Unmet,
     /// N+1 shortfall in reference GPU-hours per workload.
     pub short_np1: BTreeMap<usize, f64>,
 }
@@ -107,37 +109,13 @@ pub fn extract(p: &Prep, vx: &VarIndex, sol: &LpSolution) -> Extracted {
             }
         });
     }
-    let assignments = raw
+    let assignments: Vec<Assignment> = raw
         .into_iter()
         .filter(|&(_, gh)| gh >= MIN_GPU_HOURS)
         .map(|((j, o, m), gh)| assignment(p, j, o, m, gh))
         .collect();
 
-    let mut unmet: BTreeMap<usize, (f64, Vec<usize>)> = BTreeMap::new();
-    for (&j, &u) in &vx.unmet_job {
-        let x = sol.x[u] * K;
-        if x >= MIN_GPU_HOURS.max(MIN_SHARE_OF_WORK * work(p, j)) {
-            unmet.insert(j, (x, Vec::new()));
-        }
-    }
-    let mut short_np1: BTreeMap<usize, f64> = BTreeMap::new();
-    for (&(c, g, m), &u) in &vx.unmet_inf {
-        spread(p, c, g, m, sol.x[u] * K, |j, x| {
-            let e = unmet.entry(j).or_default();
-            e.0 += x;
-            if !e.1.contains(&m) {
-                e.1.push(m);
-            }
-        });
-    }
-    for (&(c, g, m), &u) in &vx.short_np1 {
-        spread(p, c, g, m, sol.x[u] * K, |j, x| {
-            *short_np1.entry(j).or_default() += x
-        });
-    }
-    for e in unmet.values_mut() {
-        e.1.sort_unstable();
-    }
+    let (unmet, short_np1) = shortfalls(p, &assignments);
     Extracted {
         assignments,
         unmet,
@@ -145,37 +123,86 @@ pub fn extract(p: &Prep, vx: &VarIndex, sol: &LpSolution) -> Extracted {
     }
 }
 
-fn spread(
-    p: &Prep,
-    c: usize,
-    g: LatencyGroup,
-    m: usize,
-    amount: f64,
-    mut f: impl FnMut(usize, f64),
-) {
-    if amount < MIN_GPU_HOURS {
-        return;
-    }
-    let class = &p.classes[c];
-    let total = class.demand.get(&g).map_or(0.0, |d| d[m]);
-    for &j in &class.members {
-        let d = member_demand(p, j, g, m);
-        if d > 0.0 && total > 0.0 {
-            f(j, amount * d / total);
+/// Unmet work and N+1 shortfall, from the assignments kept (not from the solver's slack
+/// variables), so that residue dropped above is counted as unmet and every figure agrees.
+fn shortfalls(p: &Prep, assignments: &[Assignment]) -> (Unmet, BTreeMap<usize, f64>) {
+    let index: BTreeMap<&skyfleet_model::WorkloadId, usize> = p
+        .workloads
+        .iter()
+        .enumerate()
+        .map(|(j, w)| (&w.id, j))
+        .collect();
+    let mut delivered: BTreeMap<usize, f64> = BTreeMap::new();
+    // (workload, group, month) -> provider -> reference GPU-hours served
+    let mut served: BTreeMap<
+        (usize, LatencyGroup, usize),
+        BTreeMap<&skyfleet_model::ProviderId, f64>,
+    > = BTreeMap::new();
+    for a in assignments {
+        let j = index[&a.workload];
+        *delivered.entry(j).or_default() += a.ref_gpu_hours.get();
+        if matches!(p.workloads[j].kind, WorkloadKind::Inference { .. }) {
+            let g = p.fleet.site(&a.site).latency_group;
+            *served
+                .entry((j, g, a.month_index))
+                .or_default()
+                .entry(&a.provider)
+                .or_default() += a.ref_gpu_hours.get();
         }
     }
-}
-
-fn work(p: &Prep, j: usize) -> f64 {
-    match p.workloads[j].kind {
-        WorkloadKind::Training {
-            work_ref_gpu_hours, ..
+    let noise = |need: f64| MIN_GPU_HOURS.max(MIN_SHARE_OF_WORK * need);
+    let mut unmet = Unmet::new();
+    let mut short_np1: BTreeMap<usize, f64> = BTreeMap::new();
+    for (j, w) in p.workloads.iter().enumerate() {
+        match &w.kind {
+            WorkloadKind::Training {
+                work_ref_gpu_hours: need,
+                ..
+            }
+            | WorkloadKind::Batch {
+                work_ref_gpu_hours: need,
+                ..
+            } => {
+                let gap = need - delivered.get(&j).copied().unwrap_or(0.0);
+                if gap >= noise(*need) {
+                    unmet.insert(j, (gap, Vec::new()));
+                }
+            }
+            WorkloadKind::Inference { demand, n_plus_one } => {
+                for (&g, series) in demand {
+                    for (m, &d) in series.iter().enumerate().take(p.months()) {
+                        let need = d * p.hours[m];
+                        if need <= 0.0 {
+                            continue;
+                        }
+                        let by_p = served.get(&(j, g, m));
+                        let total: f64 = by_p.map_or(0.0, |b| b.values().sum());
+                        let missing = (need - total).max(0.0);
+                        let missing = if missing >= noise(need) { missing } else { 0.0 };
+                        if missing > 0.0 {
+                            let e = unmet.entry(j).or_default();
+                            e.0 += missing;
+                            e.1.push(m);
+                        }
+                        if *n_plus_one {
+                            // Losing the provider that serves most leaves total - largest.
+                            let largest =
+                                by_p.map_or(0.0, |b| b.values().copied().fold(0.0, f64::max));
+                            let short = (need - (total - largest)).max(0.0) - missing;
+                            if short >= noise(need) {
+                                *short_np1.entry(j).or_default() += short;
+                            }
+                        }
+                    }
+                }
+            }
         }
-        | WorkloadKind::Batch {
-            work_ref_gpu_hours, ..
-        } => work_ref_gpu_hours,
-        WorkloadKind::Inference { .. } => 0.0,
     }
+    for e in unmet.values_mut() {
+        e.1.sort_unstable();
+        e.1.dedup();
+    }
+    (unmet, short_np1)
 }
 
 pub fn member_demand(p: &Prep, j: usize, g: LatencyGroup, m: usize) -> f64 {

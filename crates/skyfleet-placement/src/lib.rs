@@ -5,7 +5,7 @@
 //!
 //! 1. the **relaxation** ([`model`]), in which each training gang may draw from all sites that
 //!    hold its accelerator. Every plan that meets the policy maps into it at the same cost, so
-//!    its optimum, less a small allowance for tie-breaking costs, is a proven lower bound;
+//!    its optimum is a proven lower bound;
 //! 2. the **plan LP**, with each gang pinned to one (site, accelerator) chosen from the
 //!    relaxation ([`sites`]), or, on small fleets, every pinning tried.
 //!
@@ -75,7 +75,7 @@ pub fn place_with(
         stage: "relaxation",
         source,
     })?;
-    let lower_bound = (rsol.dual_objective.min(rsol.objective) - model::epsilon_allowance(&p)) * K;
+    let lower_bound = rsol.dual_objective.min(rsol.objective) * K;
 
     let (gang_search, choices) = match sites::all_pinnings(&p, opts.exhaustive_pinning_limit) {
         Some(all) => (
@@ -137,17 +137,14 @@ pub fn place_with(
 }
 
 /// The relaxation in CPLEX LP format, so that anyone can check the bound with another solver.
-/// Its optimum times 1,000, less the allowance written in its header, is the lower bound in USD.
+/// Its optimum times 1,000 is the lower bound in USD.
 pub fn export_relaxation(workloads: &[Workload], fleet: &Fleet, policy: &Policy) -> String {
     let p = Prep::new(fleet, workloads, policy);
     let relaxed = model::build(&p, None);
-    let title = format!(
+    let title =
         "skyfleet placement relaxation: variables in 1,000 GPU-hours, objective in 1,000 USD.\n\
-         \\ lower bound (USD) = 1000 x (optimum - {:.6}), the allowance for tie-breaking costs of {} USD/GPU-hour",
-        model::epsilon_allowance(&p),
-        model::EPSILON_USD
-    );
-    relaxed.lp.to_cplex_lp(&title)
+                 \\ lower bound (USD) = 1000 x optimum";
+    relaxed.lp.to_cplex_lp(title)
 }
 
 fn stats(lp: &lp::Lp, s: &lp::LpSolution) -> LpStats {

@@ -93,6 +93,9 @@ impl Lp {
     /// Solve with Clarabel's interior-point method.
     pub fn solve(&self) -> Result<LpSolution, SolveError> {
         let n = self.vars.len();
+        if n == 0 {
+            return self.solve_empty();
+        }
         // Clarabel form: A x + s = b, s in cone. Equalities first (zero cone), then
         // inequalities as `a x <= b` (non-negative cone), then the variable bounds.
         let mut trip_i = Vec::with_capacity(self.nonzeros() + 2 * n);
@@ -170,6 +173,29 @@ impl Lp {
                 iterations: s.iterations,
             }),
         }
+    }
+
+    /// With no variables there is nothing to optimise (and Clarabel cannot take an empty
+    /// problem): the rows only need checking against zero.
+    fn solve_empty(&self) -> Result<LpSolution, SolveError> {
+        let holds = self.rows.iter().all(|r| match r.sense {
+            Sense::Le => 0.0 <= r.rhs,
+            Sense::Ge => 0.0 >= r.rhs,
+            Sense::Eq => r.rhs == 0.0,
+        });
+        if !holds {
+            return Err(SolveError {
+                status: "PrimalInfeasible".into(),
+                iterations: 0,
+            });
+        }
+        Ok(LpSolution {
+            x: Vec::new(),
+            objective: self.constant,
+            dual_objective: self.constant,
+            iterations: 0,
+            seconds: 0.0,
+        })
     }
 
     /// The model in CPLEX LP format, readable by HiGHS, CPLEX, Gurobi, GLPK and CBC.
@@ -255,6 +281,18 @@ mod tests {
         assert!((s.objective + 7.0).abs() < 1e-6, "{}", s.objective);
         assert!((s.x[x] - 1.0).abs() < 1e-6);
         assert!(s.dual_objective <= s.objective + 1e-6);
+    }
+
+    #[test]
+    fn an_lp_without_variables_is_its_constant() {
+        let lp = Lp {
+            constant: 3.0,
+            ..Lp::default()
+        };
+        assert_eq!(lp.solve().unwrap().objective, 3.0);
+        let mut bad = Lp::default();
+        bad.add_row("c", Vec::new(), Sense::Ge, 1.0);
+        assert!(bad.solve().is_err());
     }
 
     #[test]

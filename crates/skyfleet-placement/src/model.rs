@@ -14,22 +14,11 @@ use crate::prep::{Prep, K};
 use skyfleet_model::{AcceleratorId, LatencyGroup, OfferKind, SiteId, WorkloadKind};
 use std::collections::BTreeMap;
 
-/// Added to every GPU-hour's cost so that free capacity (take-or-pay, with footprint unpriced)
-/// is not used without need: an interior-point solver would otherwise return the middle of
-/// the optimal face, with idle capacity marked as used. Its effect on the bound is removed
-/// exactly, see [`epsilon_allowance`].
+/// Added to every GPU-hour's cost in the plan LP, so that free capacity (take-or-pay, with
+/// footprint unpriced) is not used without need: an interior-point solver would otherwise return
+/// the middle of the optimal face, with idle capacity marked as used. The relaxation, which
+/// gives the bound, has no such term, and the plan's cost is recomputed without it.
 pub const EPSILON_USD: f64 = 1e-4;
-
-/// The most the epsilon costs can add to any solution's objective, in the LP's units.
-pub fn epsilon_allowance(p: &Prep) -> f64 {
-    p.offers
-        .iter()
-        .filter(|od| od.allowed)
-        .flat_map(|od| od.cap.iter())
-        .sum::<f64>()
-        / K
-        * EPSILON_USD
-}
 
 /// A pool of interchangeable capacity: one accelerator kind, spot or not.
 pub type Market = (AcceleratorId, bool);
@@ -83,7 +72,8 @@ pub fn build(p: &Prep, pins: Option<&Pins>) -> Built {
         .map(|od| (0..nm).map(|m| od.allowed && od.cap[m] > 0.0).collect())
         .collect();
     let mut feeds: Vec<Vec<Vec<(usize, f64)>>> = vec![vec![Vec::new(); nm]; p.offers.len()];
-    let cost = |o: usize| p.offers[o].objective_usd + EPSILON_USD;
+    let eps = if pins.is_some() { EPSILON_USD } else { 0.0 };
+    let cost = |o: usize| p.offers[o].objective_usd + eps;
 
     // Markets.
     let mut markets: BTreeMap<Market, Vec<usize>> = BTreeMap::new();
@@ -200,7 +190,7 @@ pub fn build(p: &Prep, pins: Option<&Pins>) -> Built {
         );
     }
 
-    build_inference(p, &mut lp, &mut vx, &mut feeds);
+    build_inference(p, &mut lp, &mut vx, &mut feeds, eps);
 
     build_policy_rows(p, &mut lp, &feeds);
     for (o, per_m) in feeds.into_iter().enumerate() {
@@ -223,7 +213,13 @@ pub fn build(p: &Prep, pins: Option<&Pins>) -> Built {
 /// independent of how many offers a pool holds.
 pub type Pool = (usize, LatencyGroup, AcceleratorId, bool);
 
-fn build_inference(p: &Prep, lp: &mut Lp, vx: &mut VarIndex, feeds: &mut [Vec<Vec<(usize, f64)>>]) {
+fn build_inference(
+    p: &Prep,
+    lp: &mut Lp,
+    vx: &mut VarIndex,
+    feeds: &mut [Vec<Vec<(usize, f64)>>],
+    eps: f64,
+) {
     let nm = p.months();
     let mut pools: BTreeMap<Pool, Vec<usize>> = BTreeMap::new();
     for (o, od) in p.offers.iter().enumerate() {
@@ -340,7 +336,7 @@ fn build_inference(p: &Prep, lp: &mut Lp, vx: &mut VarIndex, feeds: &mut [Vec<Ve
             }
             let s = lp.add_var(
                 format!("si_o{o}_m{m}"),
-                p.offers[o].objective_usd + EPSILON_USD,
+                p.offers[o].objective_usd + eps,
                 None,
             );
             vx.supply_inf[o][m] = Some(s);

@@ -426,8 +426,6 @@ fn brute_force_on_a_hand_worked_fleet() {
 /// the split is dropped, and the plan reports 20159.73 USD: below the brute-force optimum
 /// (20160) and below its own lower bound (about 20160).
 #[test]
-#[ignore = "bug: work dropped as residue is neither assigned nor unmet, so the plan's cost can \
-            fall below its lower bound and the true optimum"]
 fn tiny_fleet_plan_never_beats_its_bound() {
     let case = tiny(26);
     let want = brute_force_optimum(&case);

@@ -151,8 +151,6 @@ fn highs_proves_the_same_bound() {
 
 /// One 8-GPU job against the whole catalog: the bound must be a useful one.
 #[test]
-#[ignore = "bug: the tie-breaking allowance (1e-4 USD x every GPU-hour of every offer) \
-            exceeds the plan's cost, so the lower bound is negative and the gap is above 1"]
 fn catalog_single_job_bound_is_meaningful() {
     let case = catalog_single_job();
     let plan = case.place();

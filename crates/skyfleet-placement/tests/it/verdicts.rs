@@ -182,8 +182,6 @@ fn no_offers_at_all_leaves_everything_unmet() {
 /// (index out of bounds in `qdldl`) instead of returning the constant; `Lp::default().solve()`
 /// shows it alone.
 #[test]
-#[ignore = "bug: place() panics inside Clarabel when there are no workloads (an LP with no \
-            variables), since 5b0730e removed the use variables"]
 fn no_workloads_costs_the_commitments() {
     let sites = vec![site("alpha/us-1", LatencyGroup::Us)];
     let offers = vec![offer(&sites[0], "X", OfferKind::Contract, 2.0, vec![4.0])];
