@@ -8,8 +8,8 @@ use skyfleet_model::{GpuHours, KgCo2e, Kwh, LatencyGroup, Litres, OfferKind, Usd
 use std::collections::BTreeMap;
 
 /// Allocations smaller than half a GPU-hour in a month are interior-point residue (the solver
-/// stops near, not at, a vertex) and are dropped: at most a few dollars, and less than a
-/// thousandth of a GPU on average.
+/// stops near, not at, a vertex) and are left out of the plan's assignments: each is at most a
+/// few dollars and under a thousandth of a GPU on average.
 pub const MIN_GPU_HOURS: f64 = 0.5;
 /// Unmet work below this share of a job's work is residue too.
 pub const MIN_SHARE_OF_WORK: f64 = 1e-6;
@@ -109,13 +109,17 @@ pub fn extract(p: &Prep, vx: &VarIndex, sol: &LpSolution) -> Extracted {
             }
         });
     }
-    let assignments: Vec<Assignment> = raw
+    let all: Vec<Assignment> = raw
         .into_iter()
-        .filter(|&(_, gh)| gh >= MIN_GPU_HOURS)
         .map(|((j, o, m), gh)| assignment(p, j, o, m, gh))
         .collect();
-
-    let (unmet, short_np1) = shortfalls(p, &assignments);
+    // Shortfalls are judged on everything the solver allocated, so that dropping residue from
+    // the listing never turns into unmet work the solver did place.
+    let (unmet, short_np1) = shortfalls(p, &all);
+    let assignments = all
+        .into_iter()
+        .filter(|a| a.gpu_hours.get() >= MIN_GPU_HOURS)
+        .collect();
     Extracted {
         assignments,
         unmet,
@@ -123,8 +127,8 @@ pub fn extract(p: &Prep, vx: &VarIndex, sol: &LpSolution) -> Extracted {
     }
 }
 
-/// Unmet work and N+1 shortfall, from the assignments kept (not from the solver's slack
-/// variables), so that residue dropped above is counted as unmet and every figure agrees.
+/// Unmet work and N+1 shortfall, from the allocations themselves rather than the solver's slack
+/// variables, so that they agree with the assignments to the solver's tolerance.
 fn shortfalls(p: &Prep, assignments: &[Assignment]) -> (Unmet, BTreeMap<usize, f64>) {
     let index: BTreeMap<&skyfleet_model::WorkloadId, usize> = p
         .workloads

@@ -285,24 +285,7 @@ fn build_inference(
                     continue;
                 }
                 // served[q]: reference GPU-hours from provider q, as a term list.
-                let served: Vec<Vec<(usize, f64)>> = by_provider
-                    .into_values()
-                    .map(|t| {
-                        if t.len() == 1 {
-                            return t;
-                        }
-                        let sv = lp.add_var(format!("served_c{c}_{g}_m{m}_{}", t[0].0), 0.0, None);
-                        let mut def = t;
-                        def.push((sv, -1.0));
-                        lp.add_row(
-                            format!("served_c{c}_{g}_m{m}_{}", def[0].0),
-                            def,
-                            Sense::Eq,
-                            0.0,
-                        );
-                        vec![(sv, 1.0)]
-                    })
-                    .collect();
+                let served: Vec<Vec<(usize, f64)>> = by_provider.into_values().collect();
                 let mut row: Vec<(usize, f64)> = served.iter().flatten().copied().collect();
                 row.push((u, 1.0));
                 lp.add_row(

@@ -9,7 +9,17 @@ use std::path::{Path, PathBuf};
 const PURE: [&str; 3] = ["skyfleet-model", "skyfleet-catalog", "skyfleet-placement"];
 
 /// Dependencies a pure crate may never have (normal or build dependencies).
-const FORBIDDEN_DEPS: [&str; 9] = ["tokio", "sqlx", "reqwest", "hyper", "axum", "async-std", "rusqlite", "ureq", "anyhow"];
+const FORBIDDEN_DEPS: [&str; 9] = [
+    "tokio",
+    "sqlx",
+    "reqwest",
+    "hyper",
+    "axum",
+    "async-std",
+    "rusqlite",
+    "ureq",
+    "anyhow",
+];
 
 /// Source patterns that mean I/O, a clock or the environment.
 const FORBIDDEN_CODE: [&str; 11] = [
@@ -27,7 +37,10 @@ const FORBIDDEN_CODE: [&str; 11] = [
 ];
 
 fn crates_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("crates/").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("crates/")
+        .to_path_buf()
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -57,11 +70,19 @@ fn pure_crates_have_no_io_dependencies() {
             let normal = section == "[dependencies]" || section == "[build-dependencies]";
             let name = line.split(['=', ' ', '.']).next().unwrap_or("");
             if normal && FORBIDDEN_DEPS.contains(&name) {
-                problems.push(format!("{}:{}: {krate} depends on {name}", manifest.display(), n + 1));
+                problems.push(format!(
+                    "{}:{}: {krate} depends on {name}",
+                    manifest.display(),
+                    n + 1
+                ));
             }
         }
     }
-    assert!(problems.is_empty(), "pure crates must not do I/O:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "pure crates must not do I/O:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -79,18 +100,32 @@ fn pure_crates_do_no_io_in_their_library_code() {
                 let code = line.split("//").next().unwrap_or("");
                 for pat in FORBIDDEN_CODE {
                     if code.contains(pat) {
-                        problems.push(format!("{}:{}: `{pat}` in a pure crate", file.display(), n + 1));
+                        problems.push(format!(
+                            "{}:{}: `{pat}` in a pure crate",
+                            file.display(),
+                            n + 1
+                        ));
                     }
                 }
             }
         }
     }
-    assert!(problems.is_empty(), "pure crates must not do I/O:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "pure crates must not do I/O:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
 fn the_check_itself_catches_io() {
     // Guard against a checker that can never fail: the patterns must match real I/O code.
     let sample = "let f = std::fs::read_to_string(p); println!(\"x\");";
-    assert!(FORBIDDEN_CODE.iter().filter(|p| sample.contains(*p)).count() >= 2);
+    assert!(
+        FORBIDDEN_CODE
+            .iter()
+            .filter(|p| sample.contains(*p))
+            .count()
+            >= 2
+    );
 }

@@ -386,7 +386,11 @@ pub fn n_plus_one(case: &Case, plan: &Plan) -> Check {
             rep.required
         );
         if rep.holds {
-            if let Some((w, g, margin, _)) = margins.iter().find(|x| x.2 < -2e-6 * x.3) {
+            // The report forgives what its documented tolerance forgives, and no more.
+            let (rel, abs) = skyfleet_placement::report::N_PLUS_ONE_TOLERANCE;
+            if let Some((w, g, margin, _)) =
+                margins.iter().find(|x| x.2 < -(rel * x.3 + abs) * 1.001)
+            {
                 return Err(format!(
                     "month {m}: N+1 reported to hold, but {w} in {g} is short by {} ref GPUs \
                      when its largest provider is lost",
@@ -395,7 +399,10 @@ pub fn n_plus_one(case: &Case, plan: &Plan) -> Check {
             }
         } else {
             ensure!(
-                margins.iter().any(|x| x.2 < -0.5e-6 * x.3),
+                margins.iter().any(|x| {
+                    let (rel, abs) = skyfleet_placement::report::N_PLUS_ONE_TOLERANCE;
+                    x.2 < -(rel * x.3 + abs) * 0.999
+                }),
                 "month {m}: N+1 reported broken, but every service survives the loss of any \
                  provider: {margins:?}"
             );
