@@ -230,8 +230,24 @@ fn contracts(plan: &Plan) -> String {
 }
 
 fn unmet(plan: &Plan) -> String {
-    if plan.unmet.is_empty() {
-        return "\nunmet demand: none\n".to_string();
+    let (residue, real): (Vec<_>, Vec<_>) = plan
+        .unmet
+        .iter()
+        .partition(|u| matches!(u.verdict, Verdict::Residue(_)));
+    let note = if residue.is_empty() {
+        String::new()
+    } else {
+        let gh: f64 = residue.iter().map(|u| u.ref_gpu_hours.get()).sum();
+        format!(
+            "  ({} workload{} lose {} reference GPU-hours in all to solver residue left out of the plan; \
+             --json lists them)\n",
+            residue.len(),
+            if residue.len() == 1 { "" } else { "s" },
+            count(gh)
+        )
+    };
+    if real.is_empty() {
+        return format!("\nunmet demand: none\n{note}");
     }
     let mut t = Table::new(&[
         ("workload", L),
@@ -241,10 +257,11 @@ fn unmet(plan: &Plan) -> String {
         ("verdict", L),
         ("reason", L),
     ]);
-    for u in &plan.unmet {
+    for u in real {
         let (verdict, reason) = match &u.verdict {
             Verdict::NeverFits(r) => ("never fits", r),
             Verdict::NotNow(r) => ("not now", r),
+            Verdict::Residue(r) => ("residue", r),
         };
         t.row(vec![
             u.workload.to_string(),
@@ -259,7 +276,7 @@ fn unmet(plan: &Plan) -> String {
             reason.clone(),
         ]);
     }
-    format!("\nunmet demand\n{}", t.render(2))
+    format!("\nunmet demand\n{}{note}", t.render(2))
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 /// stops near, not at, a vertex) and are left out of the plan's assignments: each is at most a
 /// few dollars and under a thousandth of a GPU on average.
 pub const MIN_GPU_HOURS: f64 = 0.5;
-/// Unmet work below this share of a job's work is residue too.
-pub const MIN_SHARE_OF_WORK: f64 = 1e-6;
+/// Shortfalls below this many reference GPU-hours are floating-point dust, not work.
+const DUST: f64 = 1e-6;
 
 /// Unmet reference GPU-hours per workload, and the months (inference) they fell in.
 pub type Unmet = BTreeMap<usize, (f64, Vec<usize>)>;
@@ -22,6 +22,8 @@ pub struct Extracted {
     pub unmet: Unmet,
     /// N+1 shortfall in reference GPU-hours per workload.
     pub short_np1: BTreeMap<usize, f64>,
+    /// Reference GPU-hours of each workload's residue left out of the assignments.
+    pub residue: BTreeMap<usize, f64>,
 }
 
 /// Draws on a shared supply (a market or a pool), keyed by who drew, in effective GPU-hours.
@@ -113,22 +115,32 @@ pub fn extract(p: &Prep, vx: &VarIndex, sol: &LpSolution) -> Extracted {
         .into_iter()
         .map(|((j, o, m), gh)| assignment(p, j, o, m, gh))
         .collect();
-    // Shortfalls are judged on everything the solver allocated, so that dropping residue from
-    // the listing never turns into unmet work the solver did place.
-    let (unmet, short_np1) = shortfalls(p, &all);
-    let assignments = all
+    let (assignments, dropped): (Vec<Assignment>, Vec<Assignment>) = all
         .into_iter()
-        .filter(|a| a.gpu_hours.get() >= MIN_GPU_HOURS)
+        .partition(|a| a.gpu_hours.get() >= MIN_GPU_HOURS);
+    let mut residue: BTreeMap<usize, f64> = BTreeMap::new();
+    let index: BTreeMap<&skyfleet_model::WorkloadId, usize> = p
+        .workloads
+        .iter()
+        .enumerate()
+        .map(|(j, w)| (&w.id, j))
         .collect();
+    for a in &dropped {
+        *residue.entry(index[&a.workload]).or_default() += a.ref_gpu_hours.get();
+    }
+    // Shortfalls are judged on the assignments kept, so the work of residue left out of the
+    // plan is counted (and paid for) as unmet: the plan never claims work it does not list.
+    let (unmet, short_np1) = shortfalls(p, &assignments);
     Extracted {
         assignments,
         unmet,
         short_np1,
+        residue,
     }
 }
 
-/// Unmet work and N+1 shortfall, from the allocations themselves rather than the solver's slack
-/// variables, so that they agree with the assignments to the solver's tolerance.
+/// Unmet work and N+1 shortfall, from the assignments rather than the solver's slack variables,
+/// so that every figure agrees with what the plan lists.
 fn shortfalls(p: &Prep, assignments: &[Assignment]) -> (Unmet, BTreeMap<usize, f64>) {
     let index: BTreeMap<&skyfleet_model::WorkloadId, usize> = p
         .workloads
@@ -154,7 +166,7 @@ fn shortfalls(p: &Prep, assignments: &[Assignment]) -> (Unmet, BTreeMap<usize, f
                 .or_default() += a.ref_gpu_hours.get();
         }
     }
-    let noise = |need: f64| MIN_GPU_HOURS.max(MIN_SHARE_OF_WORK * need);
+    let noise = |need: f64| DUST.max(1e-12 * need);
     let mut unmet = Unmet::new();
     let mut short_np1: BTreeMap<usize, f64> = BTreeMap::new();
     for (j, w) in p.workloads.iter().enumerate() {
@@ -192,8 +204,10 @@ fn shortfalls(p: &Prep, assignments: &[Assignment]) -> (Unmet, BTreeMap<usize, f
                             // Losing the provider that serves most leaves total - largest.
                             let largest =
                                 by_p.map_or(0.0, |b| b.values().copied().fold(0.0, f64::max));
+                            // Within the report's N+1 tolerance, N+1 holds and costs nothing.
+                            let (rel, abs) = crate::report::N_PLUS_ONE_TOLERANCE;
                             let short = (need - (total - largest)).max(0.0) - missing;
-                            if short >= noise(need) {
+                            if short > (rel * d + abs) * p.hours[m] {
                                 *short_np1.entry(j).or_default() += short;
                             }
                         }

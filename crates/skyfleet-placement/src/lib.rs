@@ -112,8 +112,7 @@ pub fn place_with(
                     0.0
                 },
                 method:
-                    "LP relaxation with training gangs free to split over sites (dual objective, \
-                         less the tie-breaking allowance)"
+                    "LP relaxation with training gangs free to split over sites (dual objective)"
                         .to_string(),
                 solver: "Clarabel 0.11 (interior point)".to_string(),
                 relaxation: stats(&relaxed.lp, &rsol),

@@ -98,6 +98,9 @@ pub enum Verdict {
     NeverFits(String),
     /// It could fit, but not with this fleet's capacity, policy and prices as they are.
     NotNow(String),
+    /// The solver placed it, but in pieces under half a GPU-hour a month (interior-point
+    /// residue), which the plan leaves out and counts as unmet rather than list.
+    Residue(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

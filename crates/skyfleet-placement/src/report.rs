@@ -237,7 +237,13 @@ fn verdicts(p: &Prep, ex: &Extracted) -> Vec<Unmet> {
                 ref_gpu_hours: GpuHours(*x),
                 months: months.iter().map(|&m| p.fleet.horizon.month(m)).collect(),
                 penalty_usd: Usd(x * p.penalty(w.priority)),
-                verdict: verdict(p, j, ex),
+                verdict: match ex.residue.get(&j) {
+                    Some(r) if *x <= r * (1.0 + 1e-9) + 1e-9 => Verdict::Residue(format!(
+                        "{x:.3} reference GPU-hours the solver placed in pieces under {} GPU-hours a month, left out of the plan",
+                        crate::extract::MIN_GPU_HOURS
+                    )),
+                    _ => verdict(p, j, ex),
+                },
             }
         })
         .collect()
