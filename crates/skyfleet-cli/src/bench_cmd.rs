@@ -95,6 +95,7 @@ pub struct SizeResult {
     pub relaxation: Lp,
     pub plan_lp: Lp,
     pub gap: f64,
+    /// Workloads with unmet work or demand.
     pub unmet: usize,
 }
 

@@ -44,7 +44,8 @@ fn summary(fleet: &Fleet, file: &str, plan: &Plan) -> String {
         plural(fleet.workloads.len(), "workload"),
         plural(fleet.offers.len(), "offer")
     );
-    let penalties = o.unmet_penalty_usd.get() + o.n_plus_one_penalty_usd.get();
+    let penalties =
+        o.unmet_penalty_usd.get() + o.n_plus_one_penalty_usd.get() + o.residue_penalty_usd.get();
     s += &line(
         "objective",
         &format!(
@@ -60,9 +61,10 @@ fn summary(fleet: &Fleet, file: &str, plan: &Plan) -> String {
     s += &line(
         "penalties",
         &format!(
-            "unmet work and demand {}, inference short of N+1 {}",
+            "unmet work and demand {}, inference short of N+1 {}, solver residue {}",
             usd(o.unmet_penalty_usd.get()),
-            usd(o.n_plus_one_penalty_usd.get())
+            usd(o.n_plus_one_penalty_usd.get()),
+            usd(o.residue_penalty_usd.get())
         ),
     );
     s += &line(
@@ -230,23 +232,20 @@ fn contracts(plan: &Plan) -> String {
 }
 
 fn unmet(plan: &Plan) -> String {
-    let (residue, real): (Vec<_>, Vec<_>) = plan
-        .unmet
-        .iter()
-        .partition(|u| matches!(u.verdict, Verdict::Residue(_)));
-    let note = if residue.is_empty() {
+    let r = &plan.residue;
+    let note = if r.workloads == 0 {
         String::new()
     } else {
-        let gh: f64 = residue.iter().map(|u| u.ref_gpu_hours.get()).sum();
         format!(
-            "  ({} workload{} lose {} reference GPU-hours in all to solver residue left out of the plan; \
-             --json lists them)\n",
-            residue.len(),
-            if residue.len() == 1 { "" } else { "s" },
-            count(gh)
+            "  (residue: {} reference GPU-hours of {} workload{} placed in slivers under 0.5 GPU-hours a month, \
+             left out of the plan and charged as unmet: {})\n",
+            count(r.ref_gpu_hours.get()),
+            r.workloads,
+            if r.workloads == 1 { "" } else { "s" },
+            usd(r.penalty_usd.get())
         )
     };
-    if real.is_empty() {
+    if plan.unmet.is_empty() {
         return format!("\nunmet demand: none\n{note}");
     }
     let mut t = Table::new(&[
@@ -257,11 +256,10 @@ fn unmet(plan: &Plan) -> String {
         ("verdict", L),
         ("reason", L),
     ]);
-    for u in real {
+    for u in &plan.unmet {
         let (verdict, reason) = match &u.verdict {
             Verdict::NeverFits(r) => ("never fits", r),
             Verdict::NotNow(r) => ("not now", r),
-            Verdict::Residue(r) => ("residue", r),
         };
         t.row(vec![
             u.workload.to_string(),

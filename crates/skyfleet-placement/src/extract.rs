@@ -22,29 +22,49 @@ pub struct Extracted {
     pub unmet: Unmet,
     /// N+1 shortfall in reference GPU-hours per workload.
     pub short_np1: BTreeMap<usize, f64>,
-    /// Reference GPU-hours of each workload's residue left out of the assignments.
+    /// Reference GPU-hours of each workload's work that is missing from the assignments only
+    /// because residue was left out; charged at the unmet penalty.
     pub residue: BTreeMap<usize, f64>,
 }
 
 /// Draws on a shared supply (a market or a pool), keyed by who drew, in effective GPU-hours.
 type Draws = Vec<(usize, f64)>;
 
-/// Split each draw over the supplying offers in proportion to their effective supply: a draw of
-/// `z` gets `s_o * z / E` raw GPU-hours of offer `o`, where `E = sum(eff_o * s_o)`, which gives
-/// it exactly `z` effective GPU-hours.
+/// Fill the draws from the supplying offers in order ("north-west corner"): each draw takes
+/// effective GPU-hours from the first offer with some left, then the next. Every draw gets
+/// exactly what it drew, from as few offers as possible, so a plan lists about
+/// `draws + offers` pieces rather than `draws x offers`. Supplies under `MIN_GPU_HOURS` are
+/// interior-point residue and are not drawn on; what a draw then cannot get goes to `short`,
+/// in effective GPU-hours.
 fn split(
     p: &Prep,
     draws: &Draws,
     supply: &[(usize, f64)],
     mut give: impl FnMut(usize, usize, f64),
+    mut short: impl FnMut(usize, f64),
 ) {
-    let effective: f64 = supply.iter().map(|(o, s)| s * p.offers[*o].eff).sum();
-    if effective <= 0.0 {
-        return;
-    }
-    for &(who, z) in draws {
-        for &(o, s) in supply {
-            give(who, o, s * z / effective);
+    let mut offers = supply
+        .iter()
+        .filter(|(_, s)| *s >= MIN_GPU_HOURS)
+        .map(|&(o, s)| (o, s * p.offers[o].eff));
+    let mut current = offers.next();
+    for &(who, mut need) in draws {
+        while need > 0.0 {
+            let Some((o, left)) = current.as_mut() else {
+                // Supply ran out: the draw exceeded it by the solver's tolerance, or by the
+                // residue left out above.
+                short(who, need);
+                break;
+            };
+            let take = need.min(*left);
+            if take > 0.0 {
+                give(who, *o, take / p.offers[*o].eff);
+            }
+            need -= take;
+            *left -= take;
+            if *left <= 1e-12 * take.max(1.0) {
+                current = offers.next();
+            }
         }
     }
 }
@@ -63,6 +83,8 @@ fn supplied(
 pub fn extract(p: &Prep, vx: &VarIndex, sol: &LpSolution) -> Extracted {
     // (workload, offer, month) -> GPU-hours
     let mut raw: BTreeMap<(usize, usize, usize), f64> = BTreeMap::new();
+    // Reference GPU-hours each workload's draws could not get, or left out as residue.
+    let mut residue: BTreeMap<usize, f64> = BTreeMap::new();
     for &(j, o, m, v) in &vx.pinned {
         *raw.entry((j, o, m)).or_default() += sol.x[v] * K;
     }
@@ -79,9 +101,14 @@ pub fn extract(p: &Prep, vx: &VarIndex, sol: &LpSolution) -> Extracted {
             od.offer.accelerator == market.0 && (od.offer.kind == OfferKind::Spot) == market.1
         });
         let supply = supplied(&vx.supply, sol, members, m);
-        split(p, &draws, &supply, |j, o, gh| {
-            *raw.entry((j, o, m)).or_default() += gh
-        });
+        let rel = p.fleet.accelerator(&market.0).train_rel;
+        split(
+            p,
+            &draws,
+            &supply,
+            |j, o, gh| *raw.entry((j, o, m)).or_default() += gh,
+            |j, eff_gh| *residue.entry(j).or_default() += eff_gh * rel,
+        );
     }
     // Inference pools are split the same way, then back to services in proportion to demand.
     let mut by_pool: BTreeMap<(&Pool, usize), Draws> = BTreeMap::new();
@@ -100,37 +127,56 @@ pub fn extract(p: &Prep, vx: &VarIndex, sol: &LpSolution) -> Extracted {
                 && (od.offer.kind == OfferKind::Spot) == pool.3
         });
         let supply = supplied(&vx.supply_inf, sol, members, m);
-        split(p, &draws, &supply, |c, o, gh| {
-            let class = &p.classes[c];
-            let total = class.demand.get(&pool.1).map_or(0.0, |d| d[m]);
-            for &j in &class.members {
-                let d = member_demand(p, j, pool.1, m);
-                if d > 0.0 && total > 0.0 {
-                    *raw.entry((j, o, m)).or_default() += gh * d / total;
-                }
-            }
-        });
+        // Each member of a class takes its share of every pool draw, so that each service
+        // keeps the class's mix of providers (and with it, N+1).
+        let members: Draws = draws
+            .iter()
+            .flat_map(|&(c, z)| {
+                let class = &p.classes[c];
+                let total = class.demand.get(&pool.1).map_or(0.0, |d| d[m]);
+                class.members.iter().filter_map(move |&j| {
+                    let d = member_demand(p, j, pool.1, m);
+                    (d > 0.0 && total > 0.0).then_some((j, z * d / total))
+                })
+            })
+            .collect();
+        let rel = p.fleet.accelerator(&pool.2).infer_rel;
+        split(
+            p,
+            &members,
+            &supply,
+            |j, o, gh| *raw.entry((j, o, m)).or_default() += gh,
+            |j, eff_gh| *residue.entry(j).or_default() += eff_gh * rel,
+        );
     }
-    let all: Vec<Assignment> = raw
-        .into_iter()
-        .map(|((j, o, m), gh)| assignment(p, j, o, m, gh))
-        .collect();
-    let (assignments, dropped): (Vec<Assignment>, Vec<Assignment>) = all
-        .into_iter()
-        .partition(|a| a.gpu_hours.get() >= MIN_GPU_HOURS);
-    let mut residue: BTreeMap<usize, f64> = BTreeMap::new();
-    let index: BTreeMap<&skyfleet_model::WorkloadId, usize> = p
-        .workloads
-        .iter()
-        .enumerate()
-        .map(|(j, w)| (&w.id, j))
-        .collect();
-    for a in &dropped {
-        *residue.entry(index[&a.workload]).or_default() += a.ref_gpu_hours.get();
+    let mut assignments = Vec::new();
+    for ((j, o, m), gh) in raw {
+        if gh >= MIN_GPU_HOURS {
+            assignments.push(assignment(p, j, o, m, gh));
+        } else {
+            let rel = match p.workloads[j].kind {
+                WorkloadKind::Inference { .. } => p.offers[o].infer_rel,
+                _ => p.offers[o].train_rel,
+            };
+            *residue.entry(j).or_default() += gh * rel * p.offers[o].eff;
+        }
     }
     // Shortfalls are judged on the assignments kept, so the work of residue left out of the
     // plan is counted (and paid for) as unmet: the plan never claims work it does not list.
-    let (unmet, short_np1) = shortfalls(p, &assignments);
+    let (mut unmet, short_np1) = shortfalls(p, &assignments);
+    // What the assignments leave unmet is first the residue's doing (charged as residue), and
+    // only beyond it a real shortfall (listed with a verdict).
+    let mut charged: BTreeMap<usize, f64> = BTreeMap::new();
+    for (&j, r) in &residue {
+        if let Some(e) = unmet.get_mut(&j) {
+            let from_residue = e.0.min(*r);
+            e.0 -= from_residue;
+            charged.insert(j, from_residue);
+        }
+    }
+    unmet.retain(|_, e| e.0 > DUST);
+    charged.retain(|_, x| *x > DUST);
+    let residue = charged;
     Extracted {
         assignments,
         unmet,

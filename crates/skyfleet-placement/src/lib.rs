@@ -127,6 +127,7 @@ pub fn place_with(
             hhi: r.hhi,
             n_plus_one: r.n_plus_one,
             unmet: r.unmet,
+            residue: r.residue,
             contracts: r.contracts,
             assignments: ex.assignments,
         };

@@ -72,6 +72,9 @@ pub struct Objective {
     pub unmet_penalty_usd: Usd,
     /// Penalty for inference capacity short of N+1.
     pub n_plus_one_penalty_usd: Usd,
+    /// Work the solver placed in pieces too small to list (see [`Residue`]), charged as if
+    /// unmet so that the plan never claims work it does not list.
+    pub residue_penalty_usd: Usd,
     /// The sum of the above.
     pub total_usd: Usd,
 }
@@ -98,9 +101,18 @@ pub enum Verdict {
     NeverFits(String),
     /// It could fit, but not with this fleet's capacity, policy and prices as they are.
     NotNow(String),
-    /// The solver placed it, but in pieces under half a GPU-hour a month (interior-point
-    /// residue), which the plan leaves out and counts as unmet rather than list.
-    Residue(String),
+}
+
+/// Interior-point residue: the solver stops near, not at, a vertex, and leaves slivers of
+/// allocation (under [`crate::extract::MIN_GPU_HOURS`] GPU-hours a month each). The plan leaves
+/// them out of its assignments and charges their work at the unmet penalty. Typically a few
+/// reference GPU-hours over a whole plan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Residue {
+    /// Workloads with some residue.
+    pub workloads: usize,
+    pub ref_gpu_hours: GpuHours,
+    pub penalty_usd: Usd,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -166,6 +178,7 @@ pub struct Plan {
     pub hhi: f64,
     pub n_plus_one: Vec<NPlusOneMonth>,
     pub unmet: Vec<Unmet>,
+    pub residue: Residue,
     pub contracts: Vec<ContractUse>,
     pub assignments: Vec<Assignment>,
 }

@@ -2,7 +2,9 @@
 //! that the report checks the solver rather than repeating it.
 
 use crate::extract::Extracted;
-use crate::plan::{Assignment, ContractUse, NPlusOneMonth, Objective, Totals, Unmet, Verdict};
+use crate::plan::{
+    Assignment, ContractUse, NPlusOneMonth, Objective, Residue, Totals, Unmet, Verdict,
+};
 use crate::prep::Prep;
 use crate::sites;
 use skyfleet_model::{GpuHours, OfferKind, ProviderId, Usd, WorkloadId, WorkloadKind};
@@ -18,6 +20,7 @@ pub struct Report {
     pub hhi: f64,
     pub n_plus_one: Vec<NPlusOneMonth>,
     pub unmet: Vec<Unmet>,
+    pub residue: Residue,
     pub contracts: Vec<ContractUse>,
 }
 
@@ -72,6 +75,16 @@ pub fn report(p: &Prep, ex: &Extracted) -> Report {
     let hhi = shares.values().map(|s| (100.0 * s).powi(2)).sum();
 
     let unmet = verdicts(p, ex);
+    let residue = Residue {
+        workloads: ex.residue.len(),
+        ref_gpu_hours: GpuHours(ex.residue.values().sum()),
+        penalty_usd: Usd(ex
+            .residue
+            .iter()
+            .map(|(&j, x)| x * p.penalty(p.workloads[j].priority))
+            .sum::<f64>()
+            + 0.0),
+    };
     let pol = p.policy;
     let unmet_penalty: f64 = unmet.iter().map(|u| u.penalty_usd.get()).sum();
     let np1_penalty: f64 = ex
@@ -90,12 +103,14 @@ pub fn report(p: &Prep, ex: &Extracted) -> Report {
         water_usd: Usd(water_usd),
         unmet_penalty_usd: Usd(unmet_penalty),
         n_plus_one_penalty_usd: Usd(np1_penalty),
+        residue_penalty_usd: residue.penalty_usd,
         total_usd: Usd(totals.committed_usd.get()
             + totals.marginal_usd.get()
             + carbon_usd
             + water_usd
             + unmet_penalty
-            + np1_penalty),
+            + np1_penalty
+            + residue.penalty_usd.get()),
     };
     Report {
         objective,
@@ -107,6 +122,7 @@ pub fn report(p: &Prep, ex: &Extracted) -> Report {
         hhi,
         n_plus_one: n_plus_one(p, &ex.assignments),
         unmet,
+        residue,
         contracts: contracts(p, &ex.assignments),
     }
 }
@@ -237,13 +253,7 @@ fn verdicts(p: &Prep, ex: &Extracted) -> Vec<Unmet> {
                 ref_gpu_hours: GpuHours(*x),
                 months: months.iter().map(|&m| p.fleet.horizon.month(m)).collect(),
                 penalty_usd: Usd(x * p.penalty(w.priority)),
-                verdict: match ex.residue.get(&j) {
-                    Some(r) if *x <= r * (1.0 + 1e-9) + 1e-9 => Verdict::Residue(format!(
-                        "{x:.3} reference GPU-hours the solver placed in pieces under {} GPU-hours a month, left out of the plan",
-                        crate::extract::MIN_GPU_HOURS
-                    )),
-                    _ => verdict(p, j, ex),
-                },
+                verdict: verdict(p, j, ex),
             }
         })
         .collect()

@@ -216,7 +216,8 @@ pub fn cost(case: &Case, plan: &Plan) -> Check {
         + ob.carbon_usd.get()
         + ob.water_usd.get()
         + ob.unmet_penalty_usd.get()
-        + ob.n_plus_one_penalty_usd.get();
+        + ob.n_plus_one_penalty_usd.get()
+        + ob.residue_penalty_usd.get();
     ensure!(
         close(ob.total_usd.get(), parts, 1e-9, 1e-6),
         "objective total {} != sum of its parts {parts}",
