@@ -58,6 +58,36 @@ pub struct BenchArgs {
     /// Print the results as one JSON object.
     #[arg(long)]
     pub json: bool,
+
+    /// Also write each size's relaxation, in CPLEX LP format, into this folder
+    /// (relaxation-WxOxM.lp), so that another solver can be timed on the same LP, e.g. with
+    /// scripts/highs_solve.py.
+    #[arg(long, value_name = "DIR")]
+    pub export_lp: Option<std::path::PathBuf>,
+}
+
+/// Write the relaxation of one size's portfolio into `dir`.
+fn export(dir: &std::path::Path, workloads: usize, args: &BenchArgs) -> anyhow::Result<()> {
+    let (fleet, wl, policy) =
+        skyfleet_placement::synth::portfolio(skyfleet_placement::synth::Shape {
+            workloads,
+            offers: args.offers,
+            months: args.months,
+            seed: args.seed,
+            ..Default::default()
+        });
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!(
+        "relaxation-{workloads}x{}x{}.lp",
+        args.offers, args.months
+    ));
+    std::fs::write(
+        &path,
+        skyfleet_placement::export_relaxation(&wl, &fleet, &policy),
+    )
+    .with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("bench: wrote {}", path.display());
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +154,9 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("cannot find the skyfleet binary to re-run")?;
     let mut results = Vec::new();
     for &w in &args.workloads {
+        if let Some(dir) = &args.export_lp {
+            export(dir, w, args)?;
+        }
         note(
             quiet,
             &format!(

@@ -83,7 +83,7 @@ pub fn place_with(
             all,
         ),
         None => (
-            "greedy: each gang pinned where the relaxation placed most of its work".to_string(),
+            "greedy: largest gang first, where it can do most of its work, guided by the relaxation".to_string(),
             vec![sites::pin_greedy(&p, &relaxed.vars, &rsol)],
         ),
     };

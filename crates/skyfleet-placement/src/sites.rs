@@ -1,9 +1,10 @@
 //! Pinning each training gang to one (site, accelerator), guided by the relaxation.
 //!
 //! The relaxation says how much work each job does on each accelerator in each month, and how
-//! much each offer supplies to its market. Jobs are taken largest gang first; each goes to the
-//! candidate site whose relaxed supply covers most of its relaxed draw, and that supply is then
-//! used up. What the relaxation left unplaced goes to the cheapest candidate.
+//! much each offer supplies to its market. Jobs are taken largest gang first. Each goes to the
+//! candidate (site, accelerator) where it can do the most of its work in the capacity still
+//! free; among equals, where the relaxation's own supply covers most of its relaxed draw; then
+//! where it is cheapest. On small fleets, [`all_pinnings`] lets the caller try every choice.
 
 use crate::lp::LpSolution;
 use crate::model::{Pins, VarIndex};
@@ -187,8 +188,7 @@ pub fn pin_greedy(p: &Prep, vars: &VarIndex, sol: &LpSolution) -> Pins {
             left -= take * r;
         }
         if let Some(v) = relaxed.get_mut(&pair) {
-            for (a, m, x) in my.iter().filter(|(a, ..)| *a == pair.1) {
-                let _ = a;
+            for (_, m, x) in my.iter().filter(|(a, ..)| *a == pair.1) {
                 v[*m] = (v[*m] - x).max(0.0);
             }
         }
