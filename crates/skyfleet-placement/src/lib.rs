@@ -95,42 +95,21 @@ pub fn place_with(
             source,
         })?;
         let ex = extract::extract(&p, &fixed.vars, &fsol);
-        let r = report::report(&p, &ex);
-        let total = r.objective.total_usd.get();
+        let bound = Bound {
+            lower_bound_usd: Usd(lower_bound),
+            gap: 0.0,
+            method: "LP relaxation with training gangs free to split over sites (dual objective)"
+                .to_string(),
+            solver: "Clarabel 0.11 (interior point)".to_string(),
+            relaxation: stats(&relaxed.lp, &rsol),
+            plan_lp: stats(&fixed.lp, &fsol),
+            gang_search: gang_search.clone(),
+        };
+        let plan = report::plan(&p, ex, bound);
+        let total = plan.objective.total_usd.get();
         if best.as_ref().is_some_and(|(_, t)| *t <= total) {
             continue;
         }
-        let plan = Plan {
-            horizon: fleet.horizon,
-            months: fleet.horizon.months_iter().map(|(_, m)| m).collect(),
-            objective: r.objective,
-            bound: Bound {
-                lower_bound_usd: Usd(lower_bound),
-                gap: if total > 0.0 {
-                    ((total - lower_bound) / total).max(0.0)
-                } else {
-                    0.0
-                },
-                method:
-                    "LP relaxation with training gangs free to split over sites (dual objective)"
-                        .to_string(),
-                solver: "Clarabel 0.11 (interior point)".to_string(),
-                relaxation: stats(&relaxed.lp, &rsol),
-                plan_lp: stats(&fixed.lp, &fsol),
-                gang_search: gang_search.clone(),
-            },
-            totals: r.totals,
-            by_provider: r.by_provider,
-            by_month: r.by_month,
-            by_workload: r.by_workload,
-            shares: r.shares,
-            hhi: r.hhi,
-            n_plus_one: r.n_plus_one,
-            unmet: r.unmet,
-            residue: r.residue,
-            contracts: r.contracts,
-            assignments: ex.assignments,
-        };
         best = Some((plan, total));
     }
     Ok(best.expect("at least one pinning is always tried").0)

@@ -3,28 +3,15 @@
 
 use crate::extract::Extracted;
 use crate::plan::{
-    Assignment, ContractUse, NPlusOneMonth, Objective, Residue, Totals, Unmet, Verdict,
+    Assignment, Bound, ContractUse, NPlusOneMonth, Objective, Plan, Residue, Totals, Unmet, Verdict,
 };
 use crate::prep::Prep;
 use crate::sites;
 use skyfleet_model::{GpuHours, OfferKind, ProviderId, Usd, WorkloadId, WorkloadKind};
 use std::collections::BTreeMap;
 
-pub struct Report {
-    pub objective: Objective,
-    pub totals: Totals,
-    pub by_provider: BTreeMap<ProviderId, Totals>,
-    pub by_month: Vec<Totals>,
-    pub by_workload: BTreeMap<WorkloadId, Totals>,
-    pub shares: BTreeMap<ProviderId, f64>,
-    pub hhi: f64,
-    pub n_plus_one: Vec<NPlusOneMonth>,
-    pub unmet: Vec<Unmet>,
-    pub residue: Residue,
-    pub contracts: Vec<ContractUse>,
-}
-
-pub fn report(p: &Prep, ex: &Extracted) -> Report {
+/// The plan, from the extracted solution and the bound; the gap is filled in here.
+pub fn plan(p: &Prep, ex: Extracted, mut bound: Bound) -> Plan {
     let nm = p.months();
     let mut totals = Totals::default();
     let mut by_provider: BTreeMap<ProviderId, Totals> = p
@@ -74,7 +61,7 @@ pub fn report(p: &Prep, ex: &Extracted) -> Report {
         .collect();
     let hhi = shares.values().map(|s| (100.0 * s).powi(2)).sum();
 
-    let unmet = verdicts(p, ex);
+    let unmet = verdicts(p, &ex);
     let residue = Residue {
         workloads: ex.residue.len(),
         ref_gpu_hours: GpuHours(ex.residue.values().sum()),
@@ -112,18 +99,32 @@ pub fn report(p: &Prep, ex: &Extracted) -> Report {
             + np1_penalty
             + residue.penalty_usd.get()),
     };
-    Report {
+    let total = objective.total_usd.get();
+    let lb = bound.lower_bound_usd.get();
+    bound.gap = if total > 0.0 {
+        ((total - lb) / total).max(0.0)
+    } else {
+        0.0
+    };
+    let h = p.fleet.horizon;
+    let n_plus_one = n_plus_one(p, &ex.assignments);
+    let contracts = contracts(p, &ex.assignments);
+    Plan {
+        horizon: h,
+        months: h.months_iter().map(|(_, m)| m).collect(),
         objective,
+        bound,
         totals,
         by_provider,
         by_month,
         by_workload,
         shares,
         hhi,
-        n_plus_one: n_plus_one(p, &ex.assignments),
+        n_plus_one,
         unmet,
         residue,
-        contracts: contracts(p, &ex.assignments),
+        contracts,
+        assignments: ex.assignments,
     }
 }
 
