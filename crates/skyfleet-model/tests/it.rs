@@ -752,6 +752,6 @@ fn the_frontier_lab_example_parses() {
             ("azure-h200", 2.8)
         ]
     );
-    assert_eq!(f.workloads.len(), 9);
+    assert_eq!(f.workloads.len(), 10);
     assert_eq!(f.policy.max_provider_share, Some(0.7));
 }
