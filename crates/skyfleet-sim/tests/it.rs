@@ -1,0 +1,5 @@
+//! Integration tests of skyfleet-sim: one binary, one module per part.
+
+mod it {
+    pub mod trace;
+}
