@@ -1,5 +1,6 @@
 //! Integration tests of skyfleet-sim: one binary, one module per part.
 
 mod it {
+    pub mod sim;
     pub mod trace;
 }
