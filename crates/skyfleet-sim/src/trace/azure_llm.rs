@@ -66,7 +66,7 @@ impl InferenceTrace for AzureLlm {
         let Some(t0) = requests.iter().map(|r| r.0).min() else {
             return Err(TraceError::Empty);
         };
-        let step_of = |ns: i64| ((ns - t0) as f64 * 1e-9 * scale.time / step_s as f64) as usize;
+        let step_of = |ns: i64| ((ns - t0) as f64 / 1e9 * scale.time / step_s as f64) as usize;
         let steps = requests.iter().map(|r| step_of(r.0)).max().unwrap_or(0) + 1;
         let mut demand = vec![0.0; steps];
         for (ns, gpu_s) in &requests {
