@@ -78,8 +78,9 @@ impl<'a> Reader<'a> {
         if fields.len() != self.header.len() {
             let n = fields.len().min(self.header.len());
             let column = self.column_name(n);
+            let plural = if fields.len() == 1 { "" } else { "s" };
             let message = format!(
-                "the row has {} fields but the header has {} columns",
+                "the row has {} field{plural} but the header has {} columns",
                 fields.len(),
                 self.header.len()
             );
@@ -324,7 +325,7 @@ mod tests {
             [
                 Ok((3, vec!["1".into(), "2".into()])),
                 Ok((5, vec!["3".into(), "4".into()])),
-                Err("line 6: column `b`: the row has 1 fields but the header has 2 columns".into()),
+                Err("line 6: column `b`: the row has 1 field but the header has 2 columns".into()),
                 Err("line 7: column `b`: quoted fields are not supported; remove the quotes (fields may not hold commas)".into()),
             ]
         );
