@@ -1,6 +1,7 @@
 //! Integration tests of skyfleet-sim: one binary, one module per part.
 
 mod it {
+    pub mod philly;
     pub mod sim;
     pub mod trace;
 }
