@@ -12,6 +12,7 @@ pub mod faults;
 pub mod policy;
 pub mod report;
 pub mod run;
+pub mod synth;
 pub mod trace;
 pub mod world;
 

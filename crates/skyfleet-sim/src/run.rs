@@ -72,8 +72,10 @@ pub enum SimError {
 /// How often inference capacity is re-planned, seconds. Each re-plan sizes for the peak demand
 /// of the coming period (the same perfect one-period forecast for every policy).
 const REPLAN_S: Time = HOUR;
-/// How many waiting jobs in a row may fail to start before a queue scan stops.
+/// How many waiting jobs in a row may fail to start before a queue scan stops, and how many it
+/// looks at in all.
 const SCAN_MISSES: usize = 64;
+const SCAN_MAX: usize = 4096;
 
 /// Play `jobs` and `inference` on `fleet` under `faults`, once per policy, with the same draws.
 pub fn simulate(
@@ -231,8 +233,10 @@ struct Run<'a> {
     lost_gpu_s: f64,
     samples: Vec<Sample>,
     last_sample_served: (f64, f64),
-    /// Set when nothing left can run.
-    over: bool,
+    running: usize,
+    /// Jobs no offer they accept ever holds: never queued, reported unfinished.
+    never: usize,
+    fits_ever: BTreeMap<(u32, Option<skyfleet_model::AcceleratorId>), bool>,
 }
 
 impl<'a> Run<'a> {
@@ -281,7 +285,9 @@ impl<'a> Run<'a> {
             lost_gpu_s: 0.0,
             samples: Vec::new(),
             last_sample_served: (0.0, 0.0),
-            over: false,
+            running: 0,
+            never: 0,
+            fits_ever: BTreeMap::new(),
         }
     }
 
@@ -339,34 +345,35 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Every job has finished, and no end time was asked for.
+    /// Every job has finished (or can never start), and no end time was asked for. Jobs that
+    /// could fit but never get room run the clock to the horizon's end.
     fn done(&self) -> bool {
-        self.over
-            || (self.cfg.until.is_none()
-                && !self.jobs.is_empty()
-                && self.finished == self.jobs.len())
-    }
-
-    /// Whether the jobs left can never run: all have arrived, none runs, and every one waiting
-    /// asks for more GPUs than any offer it accepts ever holds. Checked once per sample.
-    fn stuck(&self) -> bool {
         self.cfg.until.is_none()
             && !self.jobs.is_empty()
-            && self.jobs.last().is_none_or(|j| j.submit <= self.q.now())
-            && self.js.iter().all(|j| j.running.is_none())
-            && self.waiting.iter().all(|&j| {
-                let job = &self.jobs[j as usize];
-                !(0..self.world.offers.len()).any(|o| {
-                    self.world.accepts(job.accelerator.as_ref(), o)
-                        && self.world.offers[o].gpus.iter().any(|g| *g >= job.gpus)
-                })
-            })
+            && self.finished + self.never == self.jobs.len()
+    }
+
+    /// Whether some offer the job accepts ever holds its gang.
+    fn fits_ever(&mut self, j: u32) -> bool {
+        let job = &self.jobs[j as usize];
+        let key = (job.gpus, job.accelerator.clone());
+        if let Some(&f) = self.fits_ever.get(&key) {
+            return f;
+        }
+        let f = (0..self.world.offers.len()).any(|o| {
+            self.world.accepts(job.accelerator.as_ref(), o)
+                && self.world.offers[o].gpus.iter().any(|g| *g >= job.gpus)
+        });
+        self.fits_ever.insert(key, f);
+        f
     }
 
     fn handle(&mut self, ev: Ev) {
         match ev {
             Ev::Arrive(j) => {
-                if !self.try_start(j) {
+                if !self.fits_ever(j) {
+                    self.never += 1;
+                } else if !self.try_start(j) {
                     self.waiting.push_back(j);
                 }
             }
@@ -430,7 +437,6 @@ impl<'a> Run<'a> {
             Ev::Sample => {
                 let t = self.q.now();
                 self.sample(t);
-                self.over = self.stuck();
                 self.q.schedule_in(self.cfg.sample_s.max(1), Ev::Sample);
             }
         }
@@ -547,6 +553,7 @@ impl<'a> Run<'a> {
         let spot = info.kind == OfferKind::Spot;
         let interruption = info.interruption_rate;
         self.world.state[o].used += job.gpus;
+        self.running += 1;
         self.busy_delta(o, job.gpus as f64);
         let rt = &mut self.js[j as usize];
         rt.attempt += 1;
@@ -576,6 +583,7 @@ impl<'a> Run<'a> {
         let gpus = self.jobs[j as usize].gpus;
         let (o, start) = self.js[j as usize].running.take().expect("running");
         self.world.state[o].used -= gpus;
+        self.running -= 1;
         self.busy_delta(o, -(gpus as f64));
         let rel = self.world.offers[o].train_rel;
         let elapsed = (now - start) as f64;
@@ -609,15 +617,22 @@ impl<'a> Run<'a> {
         self.waiting.push_front(j);
     }
 
-    /// Start waiting jobs, in order, until enough in a row do not fit.
+    /// Start waiting jobs, in order, until enough in a row do not fit. Jobs bigger than any
+    /// offer's free room are passed over without asking the policy.
     fn scan_queue(&mut self) {
-        let mut misses = 0;
-        let mut i = 0;
-        while i < self.waiting.len() && misses < SCAN_MISSES {
+        let mut room = self.world.state.iter().map(|s| s.free()).max().unwrap_or(0);
+        let (mut misses, mut looked, mut i) = (0, 0, 0);
+        while i < self.waiting.len() && misses < SCAN_MISSES && looked < SCAN_MAX && room > 0 {
             let j = self.waiting[i];
+            looked += 1;
+            if self.jobs[j as usize].gpus > room {
+                i += 1;
+                continue;
+            }
             if self.try_start(j) {
                 self.waiting.remove(i);
                 misses = 0;
+                room = self.world.state.iter().map(|s| s.free()).max().unwrap_or(0);
             } else {
                 i += 1;
                 misses += 1;
@@ -724,7 +739,7 @@ impl<'a> Run<'a> {
             t,
             utilisation: if up > 0 { busy as f64 / up as f64 } else { 0.0 },
             queue_len: self.waiting.len(),
-            running_jobs: self.js.iter().filter(|j| j.running.is_some()).count(),
+            running_jobs: self.running,
             cost_usd: self.sunk_until(t) + self.meter.usd_i,
             slo_attainment: if d1 - d0 > 0.0 {
                 (s1 - s0) / (d1 - d0)
@@ -799,6 +814,7 @@ impl<'a> Run<'a> {
                 submitted: self.jobs.len(),
                 completed: self.finished,
                 unfinished: self.jobs.len() - self.finished,
+
                 jct_mean_s: mean(&jct),
                 jct_p50_s: percentile(&mut jct, 0.5),
                 jct_p95_s: percentile(&mut jct, 0.95),

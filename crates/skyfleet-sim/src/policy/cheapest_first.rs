@@ -12,13 +12,14 @@ use std::collections::BTreeMap;
 /// How long a failed location stays blocked.
 const BLOCK_S: Time = 3600;
 
-#[derive(Default)]
 pub struct CheapestFirst {
     blocked_until: BTreeMap<usize, Time>,
+    /// Offers by listed price, cheapest first.
+    order: Vec<usize>,
 }
 
 impl CheapestFirst {
-    fn by_price(world: &World) -> Vec<usize> {
+    pub fn new(world: &World) -> Self {
         let mut order: Vec<usize> = (0..world.offers.len()).collect();
         order.sort_by(|&a, &b| {
             world.offers[a]
@@ -26,7 +27,10 @@ impl CheapestFirst {
                 .total_cmp(&world.offers[b].list_usd)
                 .then(a.cmp(&b))
         });
-        order
+        Self {
+            blocked_until: BTreeMap::new(),
+            order,
+        }
     }
 }
 
@@ -36,20 +40,15 @@ impl Policy for CheapestFirst {
     }
 
     fn place(&mut self, job: &JobArrival, world: &World) -> Option<usize> {
-        (0..world.offers.len())
-            .filter(|&o| world.accepts(job.accelerator.as_ref(), o))
-            .filter(|&o| world.state[o].free() >= job.gpus)
-            .filter(|o| self.blocked_until.get(o).is_none_or(|&t| t <= world.now))
-            .min_by(|&a, &b| {
-                world.offers[a]
-                    .list_usd
-                    .total_cmp(&world.offers[b].list_usd)
-                    .then(a.cmp(&b))
-            })
+        self.order.iter().copied().find(|&o| {
+            world.state[o].free() >= job.gpus
+                && world.accepts(job.accelerator.as_ref(), o)
+                && self.blocked_until.get(&o).is_none_or(|&t| t <= world.now)
+        })
     }
 
     fn serve(&mut self, demand: &BTreeMap<LatencyGroup, f64>, world: &World) -> Allocation {
-        fill_in_order(demand, world, &Self::by_price(world))
+        fill_in_order(demand, world, &self.order)
     }
 
     fn failed(&mut self, offer: usize, world: &World) {

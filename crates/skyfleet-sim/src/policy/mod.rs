@@ -40,8 +40,8 @@ pub const POLICIES: &[&str] = &[
 /// A policy by name, or `None`.
 pub fn by_name(name: &str, fleet: &Fleet, world: &World) -> Option<Box<dyn Policy>> {
     Some(match name {
-        "skyfleet" => Box::new(skyfleet::Skyfleet::new(fleet)),
-        "cheapest-first" => Box::new(cheapest_first::CheapestFirst::default()),
+        "skyfleet" => Box::new(skyfleet::Skyfleet::new(fleet, world)),
+        "cheapest-first" => Box::new(cheapest_first::CheapestFirst::new(world)),
         "single-provider" => Box::new(single_provider::SingleProvider::new(world)),
         "round-robin" => Box::new(round_robin::RoundRobin::default()),
         _ => return None,

@@ -16,16 +16,24 @@ use std::collections::BTreeMap;
 pub struct Skyfleet {
     /// The fleet's sites and accelerators, for the placement core's one-month problems.
     template: Fleet,
+    /// Offers by the cost of a reference GPU-hour, cheapest first (it never changes).
+    order: Vec<usize>,
 }
 
 impl Skyfleet {
-    pub fn new(fleet: &Fleet) -> Self {
+    pub fn new(fleet: &Fleet, world: &World) -> Self {
         let template = Fleet {
             offers: Vec::new(),
             workloads: Vec::new(),
             ..fleet.clone()
         };
-        Self { template }
+        let mut order: Vec<usize> = (0..world.offers.len()).collect();
+        order.sort_by(|&a, &b| {
+            Self::unit_cost(world, a)
+                .total_cmp(&Self::unit_cost(world, b))
+                .then(a.cmp(&b))
+        });
+        Self { template, order }
     }
 
     /// Cost of one reference GPU-hour on offer `o`: sunk capacity costs only its footprint.
@@ -41,27 +49,26 @@ impl Policy for Skyfleet {
     }
 
     fn place(&mut self, job: &JobArrival, world: &World) -> Option<usize> {
-        let fits: Vec<usize> = (0..world.offers.len())
-            .filter(|&o| {
-                world.accepts(job.accelerator.as_ref(), o) && world.state[o].free() >= job.gpus
-            })
-            .collect();
-        let shares = world.shares();
+        let fits = |o: &usize| {
+            world.state[*o].free() >= job.gpus && world.accepts(job.accelerator.as_ref(), *o)
+        };
+        let total: f64 = world.provider_gpu_s.iter().sum();
         let under_cap = |o: &usize| {
-            world
-                .policy
-                .max_provider_share
-                .is_none_or(|cap| shares[world.offers[*o].provider] < cap)
-        };
-        let pick = |it: &mut dyn Iterator<Item = usize>| {
-            it.min_by(|&a, &b| {
-                Self::unit_cost(world, a)
-                    .total_cmp(&Self::unit_cost(world, b))
-                    .then(a.cmp(&b))
+            world.policy.max_provider_share.is_none_or(|cap| {
+                total <= 0.0 || world.provider_gpu_s[world.offers[*o].provider] / total < cap
             })
         };
-        pick(&mut fits.iter().copied().filter(under_cap))
-            .or_else(|| pick(&mut fits.iter().copied()))
+        let mut first_fit = None;
+        for &o in &self.order {
+            if fits(&o) {
+                if under_cap(&o) {
+                    return Some(o);
+                }
+                first_fit.get_or_insert(o);
+            }
+        }
+        // Every offer that fits is over the cap: the cheapest of them, rather than not at all.
+        first_fit
     }
 
     fn serve(&mut self, demand: &BTreeMap<LatencyGroup, f64>, world: &World) -> Allocation {
