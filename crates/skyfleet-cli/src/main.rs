@@ -11,6 +11,13 @@ mod format;
 mod plan_cmd;
 mod plan_report;
 mod plan_where;
+mod sim_csv;
+mod sim_progress;
+mod sim_svg;
+mod sim_table;
+#[cfg(test)]
+mod sim_wellformed;
+mod simulate_cmd;
 mod table;
 
 use clap::{Parser, Subcommand};
@@ -28,11 +35,15 @@ Multi-cloud GPU broker and capacity planner.
 A fleet file (docs/fleet-file.md) lists contracts, on-demand and spot offers, training jobs,
 inference services, batch jobs and a policy. `skyfleet plan` places the workloads on that
 capacity for the whole horizon and reports cost, energy, water and carbon by provider and by
-month, N+1 survivability, contract use, unmet demand, and the gap to a proven lower bound.",
+month, N+1 survivability, contract use, unmet demand, and the gap to a proven lower bound.
+`skyfleet simulate` runs the same capacity through time on a job trace, with outages, spot
+preemptions and late contracts, and compares placement policies side by side.",
     after_help = "\
 Examples:
   skyfleet plan examples/frontier-lab.toml          place a fleet, print the plan
   skyfleet plan lab.toml --json > plan.json         the same, as JSON (docs/plan-json.md)
+  skyfleet simulate examples/frontier-lab.toml --trace philly:../shared/data/traces/philly-subset/jobs.csv
+                                                    replay a job trace, compare four policies
   skyfleet catalog --accelerator H100 --sort price  the cheapest H100 capacity in the catalog
   skyfleet bench --workloads 100,1000               how placement time grows with size
 
@@ -52,6 +63,8 @@ struct Cli {
 enum Command {
     /// Place a fleet file's workloads and report the plan.
     Plan(plan_cmd::PlanArgs),
+    /// Run the fleet through time on a job trace, with faults, and compare placement policies.
+    Simulate(simulate_cmd::SimulateArgs),
     /// List the built-in catalog's offers, the sources of its figures, or its data fixes.
     Catalog(catalog_cmd::CatalogArgs),
     /// Measure how placement time and memory grow with the size of the portfolio.
@@ -78,6 +91,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Plan(args) => plan_cmd::run(args, cli.quiet),
+        Command::Simulate(args) => simulate_cmd::run(args, cli.quiet),
         Command::Catalog(args) => catalog_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args, cli.quiet),
         Command::BenchOne(args) => bench_cmd::run_one(args),
