@@ -322,3 +322,6 @@ fn mask_times_hides_wall_time_only() {
         "a: solved in [time] s, b\nsolved in [time] s"
     );
 }
+
+#[path = "it/simulate.rs"]
+mod simulate;
