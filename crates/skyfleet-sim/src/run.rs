@@ -473,13 +473,20 @@ impl<'a> Run<'a> {
             }
             self.refresh_served();
         }
-        while self.world.state[o].used > self.world.state[o].cap {
-            let victim = (0..self.js.len() as u32)
-                .filter(|&j| self.js[j as usize].running.is_some_and(|(x, _)| x == o))
-                .max_by_key(|&j| (self.js[j as usize].running.map(|(_, s)| s), j));
-            match victim {
-                Some(j) => self.fail(j),
-                None => break,
+        if self.world.state[o].used > self.world.state[o].cap {
+            // The youngest jobs there fail first.
+            let mut here: Vec<(Time, u32)> = (0..self.js.len() as u32)
+                .filter_map(|j| {
+                    self.js[j as usize]
+                        .running
+                        .filter(|(x, _)| *x == o)
+                        .map(|(_, s)| (s, j))
+                })
+                .collect();
+            here.sort_unstable();
+            while self.world.state[o].used > self.world.state[o].cap {
+                let Some((_, j)) = here.pop() else { break };
+                self.fail(j);
             }
         }
         debug_assert!(
@@ -755,13 +762,25 @@ impl<'a> Run<'a> {
         if !cfg!(debug_assertions) {
             return;
         }
-        for (j, rt) in self.js.iter().enumerate().filter(|(_, rt)| rt.running.is_none()) {
+        for (j, rt) in self
+            .js
+            .iter()
+            .enumerate()
+            .filter(|(_, rt)| rt.running.is_none())
+        {
             let (work, used) = (rt.done_ref + rt.lost_ref, rt.consumed_ref);
-            debug_assert!((work - used).abs() <= 1e-6 * used.max(1.0), "job {j}: done + lost {work} != consumed {used}");
+            debug_assert!(
+                (work - used).abs() <= 1e-6 * used.max(1.0),
+                "job {j}: done + lost {work} != consumed {used}"
+            );
             if rt.done_at.is_some() {
                 // The last attempt runs whole seconds, so it may overshoot by under a second's work.
                 let want = self.jobs[j].duration_s as f64;
-                debug_assert!(rt.done_ref + 1e-6 >= want, "job {j}: did {} of {want}", rt.done_ref);
+                debug_assert!(
+                    rt.done_ref + 1e-6 >= want,
+                    "job {j}: did {} of {want}",
+                    rt.done_ref
+                );
             }
         }
     }
