@@ -246,21 +246,40 @@ struct Axis {
 }
 
 impl Axis {
-    /// Four to six round steps (1, 2 or 5 times a power of ten) that cover `0..=hi`.
+    /// Round steps (1, 2, 2.5 or 5 times a power of ten), three to eight of them, that cover
+    /// `0..=hi` with the least room to spare; on a tie, 1, 2 and 5 before 2.5, then fewer ticks.
     fn new(hi: f64) -> Self {
         let hi = if hi.is_finite() && hi > 0.0 { hi } else { 1.0 };
-        let raw = hi / 6.0;
-        let mag = 10f64.powf(raw.log10().floor());
-        let step = match raw / mag {
-            n if n <= 1.0 => 1.0,
-            n if n <= 2.0 => 2.0,
-            n if n <= 5.0 => 5.0,
-            _ => 10.0,
-        } * mag;
-        Self {
-            max: (hi / step - 1e-9).ceil() * step,
-            step,
+        let mag = 10f64.powf((hi / 5.0).log10().floor());
+        let mut best: Option<(Axis, bool, usize)> = None;
+        for m in [0.1, 1.0, 10.0] {
+            for mantissa in [1.0, 2.0, 2.5, 5.0] {
+                let step = mantissa * mag * m;
+                let n = (hi / step - 1e-9).ceil().max(1.0) as usize;
+                if !(3..=8).contains(&n) {
+                    continue;
+                }
+                let axis = Axis {
+                    max: n as f64 * step,
+                    step,
+                };
+                let key = (axis, mantissa == 2.5, n);
+                let better = match &best {
+                    None => true,
+                    Some((b, b25, bn)) => (axis.max, key.1, n) < (b.max, *b25, *bn),
+                };
+                if better {
+                    best = Some(key);
+                }
+            }
         }
+        best.map_or(
+            Axis {
+                max: hi,
+                step: hi / 5.0,
+            },
+            |(a, _, _)| a,
+        )
     }
 
     fn ticks(&self) -> impl Iterator<Item = f64> + '_ {
@@ -273,8 +292,7 @@ impl Axis {
 /// just the decimals the step needs (`0`, `2.5k`, `$1.5M`, `40%`).
 fn tick_label(v: f64, axis: &Axis, kind: YKind) -> String {
     if kind == YKind::Fraction {
-        let decimals = (-(axis.step * 100.0).log10().floor()).max(0.0) as usize;
-        return format!("{:.*}%", decimals, v * 100.0);
+        return format!("{:.*}%", decimals(axis.step * 100.0), v * 100.0);
     }
     if v == 0.0 {
         return if kind == YKind::Usd { "$0" } else { "0" }.to_string();
@@ -285,7 +303,7 @@ fn tick_label(v: f64, axis: &Axis, kind: YKind) -> String {
         p += 1;
     }
     let scale = 1000f64.powi(p);
-    let decimals = (-(axis.step / scale).log10().floor()).max(0.0) as usize;
+    let decimals = decimals(axis.step / scale);
     let prefix = ["", "k", "M", "G", "T", "P", "E"][p as usize];
     let prefix = if kind == YKind::Usd && prefix == "G" {
         "B"
@@ -294,6 +312,16 @@ fn tick_label(v: f64, axis: &Axis, kind: YKind) -> String {
     };
     let dollar = if kind == YKind::Usd { "$" } else { "" };
     format!("{dollar}{:.*}{prefix}", decimals, v / scale)
+}
+
+/// The fewest decimals (up to 6) that write every multiple of `step` exactly: 2 for 0.25.
+fn decimals(step: f64) -> usize {
+    (0..=6)
+        .find(|&d| {
+            let x = step * 10f64.powi(d as i32);
+            (x - x.round()).abs() < 1e-6 * x.max(1.0)
+        })
+        .unwrap_or(6)
 }
 
 /// At most `max` points, in order: the first and last, and for each of `max / 2 - 1` buckets of
@@ -461,50 +489,30 @@ mod tests {
 
     #[test]
     fn axes_have_round_steps() {
-        assert_eq!(
-            Axis::new(48.0),
-            Axis {
-                max: 50.0,
-                step: 10.0
-            }
-        );
-        assert_eq!(
-            Axis::new(7.3),
-            Axis {
-                max: 8.0,
-                step: 2.0
-            }
-        );
-        assert_eq!(
-            Axis::new(0.0),
-            Axis {
-                max: 1.0,
-                step: 0.2
-            }
-        );
-        assert_eq!(
-            Axis::new(100.0),
-            Axis {
-                max: 100.0,
-                step: 20.0
-            }
-        );
+        let ax = |hi: f64| {
+            let a = Axis::new(hi);
+            (a.max, a.step)
+        };
+        assert_eq!(ax(48.0), (50.0, 10.0));
+        assert_eq!(ax(7.3), (7.5, 2.5));
+        assert_eq!(ax(0.0), (1.0, 0.2));
+        assert_eq!(ax(100.0), (100.0, 20.0));
+        assert_eq!(ax(110.0), (120.0, 20.0));
+        assert_eq!(ax(153.6), (160.0, 20.0));
+        assert_eq!(ax(0.9), (1.0, 0.2));
+        assert_eq!(ax(3.6), (4.0, 1.0));
+    }
+
+    #[test]
+    fn ticks_read_as_money_counts_and_percentages() {
         let a = Axis::new(2.4e9);
         assert_eq!(tick_label(1.5e9, &a, YKind::Usd), "$1.5B");
         assert_eq!(tick_label(2e9, &a, YKind::Count), "2.0G");
-        assert_eq!(
-            tick_label(
-                0.4,
-                &Axis {
-                    max: 1.0,
-                    step: 0.2
-                },
-                YKind::Fraction
-            ),
-            "40%"
-        );
         assert_eq!(tick_label(40.0, &Axis::new(48.0), YKind::Count), "40");
+        let quarters = Axis::new(7.3);
+        assert_eq!(tick_label(5.0, &quarters, YKind::Count), "5.0");
+        assert_eq!(tick_label(0.4, &Axis::new(0.9), YKind::Fraction), "40%");
         let low = Axis::new(0.0071);
-        assert_eq!(tick_label(0.006, &low, YKind::Fraction), "0.6%");
+        assert_eq!(tick_label(0.005, &low, YKind::Fraction), "0.50%");
     }
 }
