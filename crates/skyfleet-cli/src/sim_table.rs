@@ -8,8 +8,9 @@ use skyfleet_sim::report::{PolicyReport, SimReport};
 
 use Align::{Left as L, Right as R};
 
-/// The whole report, after a first line `title` (what was simulated, from where).
-pub fn render(title: &str, report: &SimReport) -> String {
+/// The whole report, after a first line `title` (what was simulated, from where). Without
+/// `inference` demand, SLO attainment is shown as `-` (the report holds 1, vacuously).
+pub fn render(title: &str, report: &SimReport, inference: bool) -> String {
     let mut out = format!("{title}\n");
     out += &format!(
         "{}, {} simulated, seed {}\n",
@@ -18,7 +19,7 @@ pub fn render(title: &str, report: &SimReport) -> String {
         report.seed
     );
     out += &jobs(&report.policies);
-    out += &capacity(&report.policies);
+    out += &capacity(&report.policies, inference);
     out += &money(&report.policies);
     out += &faults(report);
     out
@@ -75,7 +76,7 @@ fn jobs(policies: &[PolicyReport]) -> String {
     )
 }
 
-fn capacity(policies: &[PolicyReport]) -> String {
+fn capacity(policies: &[PolicyReport], inference: bool) -> String {
     let mut t = Table::new(&[
         ("policy", L),
         ("GPU-h used", R),
@@ -94,7 +95,11 @@ fn capacity(policies: &[PolicyReport]) -> String {
             grouped(p.preemptions as f64, 0),
             pct(p.committed_utilisation),
             // Two decimals: the difference between 99.9% and 99.99% is the point.
-            format!("{}%", grouped(p.slo_attainment * 100.0, 2)),
+            if inference {
+                format!("{}%", grouped(p.slo_attainment * 100.0, 2))
+            } else {
+                "-".to_string()
+            },
         ]);
     }
     format!(
@@ -201,7 +206,7 @@ mod tests {
             },
             policies: vec![policy("skyfleet", 1.0), policy("cheapest-first", 1.5)],
         };
-        let text = render("lab (lab.toml): philly:jobs.csv", &report);
+        let text = render("lab (lab.toml): philly:jobs.csv", &report, true);
         expect_test::expect![[r#"
             lab (lab.toml): philly:jobs.csv
             3,034 jobs, 92.5 days simulated, seed 7
@@ -231,8 +236,13 @@ mod tests {
     }
 
     #[test]
-    fn no_faults_says_so() {
-        let text = render("x", &SimReport::default());
+    fn no_faults_and_no_inference_say_so() {
+        let report = SimReport {
+            policies: vec![policy("skyfleet", 1.0)],
+            ..SimReport::default()
+        };
+        let text = render("x", &report, false);
+        assert!(text.contains("  -\n"), "{text}");
         assert!(
             text.ends_with(
                 "faults drawn (the same for every policy): 0 outages; no contract late\n"

@@ -238,7 +238,8 @@ pub fn run(args: &SimulateArgs, quiet: bool) -> anyhow::Result<()> {
     if args.json {
         stdout(&json)
     } else {
-        stdout(&sim_table::render(&title(&fleet, &path, &traces), &report))
+        let title = title(&fleet, &path, &traces);
+        stdout(&sim_table::render(&title, &report, inference.is_some()))
     }
 }
 

@@ -12,6 +12,7 @@ mod wellformed;
 const FLEET: &str = "crates/skyfleet-cli/tests/data/sim-fleet.toml";
 const JOBS: &str = "generic:crates/skyfleet-cli/tests/data/sim-jobs.csv";
 const FAULTS: &str = "crates/skyfleet-cli/tests/data/sim-faults.toml";
+const REQUESTS: &str = "azure-llm:crates/skyfleet-cli/tests/data/sim-requests.csv";
 const RATES: &str = "crates/skyfleet-cli/tests/data/sim-faults-rates.toml";
 
 /// `simulate` of the small fleet and trace with `extra` arguments.
@@ -37,10 +38,17 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 /// The human report of the small scenario: four policies, a scheduled GCP outage, spot
-/// preemptions.
+/// preemptions, and inference demand (all in the US, where the fleet is).
 #[test]
 fn simulate_small_golden() {
-    let out = simulate(&["--faults", FAULTS]);
+    let out = simulate(&[
+        "--inference",
+        REQUESTS,
+        "--inference-split",
+        "us=1",
+        "--faults",
+        FAULTS,
+    ]);
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     check(
         &text(&out.stdout),
