@@ -19,8 +19,6 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, RngExt, SeedableRng};
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 
 /// Virtual time: whole seconds since the simulation's start.
 pub type Time = u64;
@@ -35,29 +33,23 @@ pub fn hours_to_time(hours: f64) -> Time {
     (hours * HOUR as f64).round() as Time
 }
 
-/// One queued event. Ordered so that `BinaryHeap` (a max-heap) pops the smallest
-/// `(time, seq)` first.
-struct Entry<E> {
-    /// `time << 64 | seq`: one integer comparison orders by time, then by sequence.
-    key: u128,
-    event: E,
+/// Buckets of a radix heap over 128-bit keys: bucket 0 holds keys equal to the last popped,
+/// and bucket `b > 0` keys whose highest bit differing from it is bit `b - 1`.
+const BUCKETS: usize = 129;
+
+/// The bucket of `key`, given the last key popped (`key >= last`).
+#[inline]
+fn bucket(key: u128, last: u128) -> usize {
+    (128 - (key ^ last).leading_zeros()) as usize
 }
 
-impl<E> PartialEq for Entry<E> {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
-    }
-}
-impl<E> Eq for Entry<E> {}
-impl<E> PartialOrd for Entry<E> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<E> Ord for Entry<E> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // Reversed: the heap's maximum is the earliest event.
-        other.key.cmp(&self.key)
+/// The bit of `occupied` for bucket `b` (none for bucket 0, which is checked directly).
+#[inline]
+fn occupied_bit(b: usize) -> u128 {
+    if b == 0 {
+        0
+    } else {
+        1 << (b - 1)
     }
 }
 
@@ -75,9 +67,26 @@ impl<E> Ord for Entry<E> {
 /// popped event whose generation is no longer current is stale and ignored. For example, a
 /// training job's `Preempt` event carries the job's attempt number: if the job was already
 /// moved elsewhere by an outage, the attempt has changed and the old preemption does nothing.
-/// This keeps the queue a plain heap, and costs one comparison per stale event.
+/// This keeps the queue simple, and costs one comparison per stale event.
+///
+/// # Implementation
+///
+/// A radix heap (Ahuja, Mehlhorn, Orlin and Tarjan, 1990) over the 128-bit key
+/// `time << 64 | seq`. It relies on the keys being monotone: every key scheduled is above the
+/// last one popped, which holds because time never goes back and sequence numbers only grow.
+/// A push is one `Vec::push`; a pop empties the lowest non-empty bucket into lower ones, so an
+/// event moves a few times at most, always through sequential memory. At a million pending
+/// events it is several times faster than a binary heap, whose pops miss the cache at every
+/// level (see `benches/engine.rs`).
 pub struct EventQueue<E> {
-    heap: BinaryHeap<Entry<E>>,
+    /// `buckets[b]` holds the events whose key's highest bit differing from `last` is bit
+    /// `b - 1`; `buckets[0]` those equal to it (at most one, since keys are unique).
+    buckets: Vec<Vec<(u128, E)>>,
+    /// Bit `b - 1` is set when bucket `b > 0` may be non-empty (cleared when it is emptied).
+    occupied: u128,
+    /// The key of the last event popped.
+    last: u128,
+    len: usize,
     now: Time,
     next_seq: u64,
     processed: u64,
@@ -94,10 +103,16 @@ impl<E> EventQueue<E> {
         Self::with_capacity(0)
     }
 
-    /// A queue with room for `n` pending events before it reallocates.
+    /// A queue with room for about `n` pending events before it reallocates.
     pub fn with_capacity(n: usize) -> Self {
+        let mut buckets: Vec<Vec<(u128, E)>> = (0..BUCKETS).map(|_| Vec::new()).collect();
+        // New events land in the high buckets (they differ from `last` in the time bits).
+        buckets[BUCKETS - 1].reserve(n);
         Self {
-            heap: BinaryHeap::with_capacity(n),
+            buckets,
+            occupied: 0,
+            last: 0,
+            len: 0,
             now: 0,
             next_seq: 0,
             processed: 0,
@@ -123,10 +138,12 @@ impl<E> EventQueue<E> {
         let at = at.max(self.now);
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.heap.push(Entry {
-            key: (u128::from(at) << 64) | u128::from(seq),
-            event,
-        });
+        let key = (u128::from(at) << 64) | u128::from(seq);
+        debug_assert!(key > self.last || self.processed == 0);
+        let b = bucket(key, self.last);
+        self.buckets[b].push((key, event));
+        self.occupied |= occupied_bit(b);
+        self.len += 1;
         seq
     }
 
@@ -139,28 +156,55 @@ impl<E> EventQueue<E> {
     /// The next event, advancing the clock to its time.
     #[inline]
     pub fn pop(&mut self) -> Option<(Time, E)> {
-        let Entry { key, event } = self.heap.pop()?;
+        if self.buckets[0].is_empty() {
+            self.refill()?;
+        }
+        let (key, event) = self.buckets[0].pop()?;
+        self.len -= 1;
         let t = (key >> 64) as Time;
         self.now = t;
         self.processed += 1;
         Some((t, event))
     }
 
-    /// The time of the next event, without popping it.
-    #[inline]
+    /// Moves the smallest pending event into bucket 0: empties the lowest non-empty bucket
+    /// into the ones below it, relative to its smallest key. `None` if nothing is pending.
+    fn refill(&mut self) -> Option<()> {
+        if self.occupied == 0 {
+            return None;
+        }
+        let i = self.occupied.trailing_zeros() as usize + 1;
+        self.occupied &= !occupied_bit(i);
+        let (lower, upper) = self.buckets.split_at_mut(i);
+        let from = &mut upper[0];
+        let min = from.iter().map(|e| e.0).min()?;
+        self.last = min;
+        for (key, event) in from.drain(..) {
+            let b = bucket(key, min);
+            lower[b].push((key, event));
+            self.occupied |= occupied_bit(b);
+        }
+        Some(())
+    }
+
+    /// The time of the next event, without popping it. Scans the lowest non-empty bucket,
+    /// which holds the events nearest in time (usually a handful).
     pub fn peek_time(&self) -> Option<Time> {
-        self.heap.peek().map(|e| (e.key >> 64) as Time)
+        // Every key in the lowest non-empty bucket is below every key in the higher ones.
+        let lowest = self.buckets.iter().find(|b| !b.is_empty())?;
+        let key = lowest.iter().map(|e| e.0).min()?;
+        Some((key >> 64) as Time)
     }
 
     /// Events pending.
     #[inline]
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.len
     }
 
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len == 0
     }
 
     /// Events popped so far.
