@@ -196,7 +196,7 @@ fn target(t: &Table<'_, '_>) -> Option<(Target, Origin)> {
         }
         (None, None) => {
             // Not reported if either was written but had the wrong type.
-            if !t.table.get("provider").is_some() && !t.table.get("site").is_some() {
+            if t.table.get("provider").is_none() && t.table.get("site").is_none() {
                 let at = Origin {
                     path: t.path("provider"),
                     ..t.at.clone()
@@ -230,17 +230,19 @@ pub fn check_against(spec: &FaultsSpec, fleet: &Fleet, file: &str) -> Result<(),
             .map(|k| format!(" (did you mean `{k}`?)"))
             .unwrap_or_default();
         let list = if known.is_empty() {
-            format!("fleet `{}` has none", fleet.name)
+            "none".to_string()
         } else {
-            let names: Vec<&str> = known.iter().copied().collect();
-            format!("known in fleet `{}`: {}", fleet.name, names.join(", "))
+            known.iter().copied().collect::<Vec<_>>().join(", ")
         };
         let whose = if what == "contract" {
             ""
         } else {
             " with offers"
         };
-        let message = format!("unknown {what} `{name}`{hint}; {what}s{whose} {list}");
+        let message = format!(
+            "unknown {what} `{name}`{hint}; {what}s{whose} in fleet `{}`: {list}",
+            fleet.name
+        );
         diags.push(Diagnostic {
             file: file.to_string(),
             line: origin.line,
