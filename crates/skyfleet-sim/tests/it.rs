@@ -4,6 +4,7 @@ mod it {
     pub mod engine;
     pub mod faults;
     pub mod philly;
+    pub mod scale;
     pub mod sim;
     pub mod trace;
 }
