@@ -130,11 +130,24 @@ pub fn simulate(
         });
         reports.push(report);
     }
+    // Every policy is costed over the same span, the longest any of them needed: sunk cost
+    // accrues whether or not a policy is still running jobs.
+    let span_s = reports.iter().map(|r| r.span_s).max().unwrap_or(0);
+    let (sunk, committed_gpu_s) = committed_until(&fleet, &month_starts, span_s);
+    for r in &mut reports {
+        let c = &mut r.report.cost;
+        c.sunk_usd = Usd(sunk);
+        c.total_usd = Usd(sunk + c.marginal_usd.get());
+        r.report.committed_utilisation = if committed_gpu_s > 0.0 {
+            r.committed_used_gpu_s / committed_gpu_s
+        } else {
+            0.0
+        };
+    }
     let outages = timeline
         .iter()
-        .filter(|(_, e)| matches!(e, FaultEvent::OutageStart { .. }))
+        .filter(|(t, e)| *t <= span_s && matches!(e, FaultEvent::OutageStart { .. }))
         .count();
-    let span_s = reports.iter().map(|r| r.span_s).max().unwrap_or(0);
     Ok(SimReport {
         seed: cfg.seed,
         span_s,
@@ -142,6 +155,23 @@ pub fn simulate(
         faults: FaultSummary { outages, late },
         policies: reports.into_iter().map(|r| r.report).collect(),
     })
+}
+
+/// Take-or-pay commitments over `[0, t)`: their cost in USD, and their GPU-seconds.
+fn committed_until(fleet: &Fleet, month_starts: &[Time], t: Time) -> (f64, f64) {
+    let (mut usd, mut gpu_s) = (0.0, 0.0);
+    for offer in fleet
+        .offers
+        .iter()
+        .filter(|o| o.kind == OfferKind::Contract && o.take_or_pay)
+    {
+        for m in 0..fleet.horizon.len() {
+            let secs = month_starts[m + 1].min(t).saturating_sub(month_starts[m]) as f64;
+            usd += offer.gpus[m] * secs / HOUR as f64 * offer.usd_per_gpu_hour;
+            gpu_s += offer.gpus[m] * secs;
+        }
+    }
+    (usd, gpu_s)
 }
 
 /// Start of each month of the horizon, seconds, and the horizon's end last.
@@ -209,6 +239,8 @@ struct Meter {
 struct PlayedReport {
     report: PolicyReport,
     span_s: Time,
+    /// GPU-seconds used on take-or-pay capacity.
+    committed_used_gpu_s: f64,
 }
 
 struct Run<'a> {
@@ -234,6 +266,9 @@ struct Run<'a> {
     samples: Vec<Sample>,
     last_sample_served: (f64, f64),
     running: usize,
+    /// Inference: the peak the allocation was sized for, and whether capacity changed since.
+    planned_peak: Option<f64>,
+    capacity_changed: bool,
     /// Jobs no offer they accept ever holds: never queued, reported unfinished.
     never: usize,
     fits_ever: BTreeMap<(u32, Option<skyfleet_model::AcceleratorId>), bool>,
@@ -286,6 +321,8 @@ impl<'a> Run<'a> {
             samples: Vec::new(),
             last_sample_served: (0.0, 0.0),
             running: 0,
+            planned_peak: None,
+            capacity_changed: true,
             never: 0,
             fits_ever: BTreeMap::new(),
         }
@@ -342,6 +379,7 @@ impl<'a> Run<'a> {
         PlayedReport {
             report: self.report(end),
             span_s: end,
+            committed_used_gpu_s: self.meter.committed_gpu_s,
         }
     }
 
@@ -464,6 +502,9 @@ impl<'a> Run<'a> {
                 .copied()
                 .unwrap_or(0)
         };
+        if self.world.state[o].cap != cap {
+            self.capacity_changed = true;
+        }
         self.world.state[o].cap = cap;
         if s.inference > 0 && s.used + s.inference > cap {
             let keep = cap.saturating_sub(s.used);
@@ -659,6 +700,17 @@ impl<'a> Run<'a> {
         let peak = (k0..k0 + steps)
             .map(|k| series.demand[(k % n) as usize])
             .fold(0.0, f64::max);
+        // The allocation stands while nothing changed capacity and the peak ahead is within 10%
+        // below the one it was sized for (the same rule for every policy).
+        if !self.capacity_changed
+            && self
+                .planned_peak
+                .is_some_and(|p| peak <= p && peak >= 0.9 * p)
+        {
+            return;
+        }
+        self.planned_peak = Some(peak);
+        self.capacity_changed = false;
         let demand: BTreeMap<LatencyGroup, f64> = self
             .cfg
             .inference_split
@@ -706,32 +758,7 @@ impl<'a> Run<'a> {
     // --- Reporting ------------------------------------------------------------------------
 
     fn sunk_until(&self, t: Time) -> f64 {
-        let mut usd = 0.0;
-        for (o, offer) in self.fleet.offers.iter().enumerate() {
-            if !self.world.offers[o].take_or_pay {
-                continue;
-            }
-            for m in 0..self.fleet.horizon.len() {
-                let (a, b) = (self.month_starts[m], self.month_starts[m + 1]);
-                let secs = b.min(t).saturating_sub(a) as f64;
-                usd += offer.gpus[m] * secs / HOUR as f64 * offer.usd_per_gpu_hour;
-            }
-        }
-        usd
-    }
-
-    fn committed_gpu_s_until(&self, t: Time) -> f64 {
-        let mut gs = 0.0;
-        for (o, offer) in self.fleet.offers.iter().enumerate() {
-            if !self.world.offers[o].take_or_pay {
-                continue;
-            }
-            for m in 0..self.fleet.horizon.len() {
-                let (a, b) = (self.month_starts[m], self.month_starts[m + 1]);
-                gs += offer.gpus[m] * b.min(t).saturating_sub(a) as f64;
-            }
-        }
-        gs
+        committed_until(self.fleet, self.month_starts, t).0
     }
 
     fn sample(&mut self, t: Time) {
@@ -807,7 +834,6 @@ impl<'a> Run<'a> {
         }
         let sunk = self.sunk_until(end);
         let m = &self.meter;
-        let committed = self.committed_gpu_s_until(end);
         PolicyReport {
             policy: self.policy.name().to_string(),
             jobs: JobStats {
@@ -827,11 +853,8 @@ impl<'a> Run<'a> {
             gpu_hours_lost: GpuHours(self.lost_gpu_s / HOUR as f64),
             failovers: self.failovers,
             preemptions: self.preemptions,
-            committed_utilisation: if committed > 0.0 {
-                m.committed_gpu_s / committed
-            } else {
-                0.0
-            },
+            // Filled in by `simulate`, over the span every policy shares.
+            committed_utilisation: 0.0,
             cost: Cost {
                 sunk_usd: Usd(sunk),
                 marginal_usd: Usd(m.usd_i),

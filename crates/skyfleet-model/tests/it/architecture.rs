@@ -6,7 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
-const PURE: [&str; 4] = ["skyfleet-model", "skyfleet-catalog", "skyfleet-placement", "skyfleet-sim"];
+const PURE: [&str; 4] = [
+    "skyfleet-model",
+    "skyfleet-catalog",
+    "skyfleet-placement",
+    "skyfleet-sim",
+];
 
 /// Dependencies a pure crate may never have (normal or build dependencies).
 const FORBIDDEN_DEPS: [&str; 9] = [
