@@ -79,7 +79,7 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "NAME:PATH", value_parser = parse_trace_arg)]
     pub inference: Option<(String, PathBuf)>,
 
-    /// Outages, spot preemptions and late contracts, from a TOML file (docs/simulate.md).
+    /// Outages, spot preemptions and late contracts, from a TOML file (docs/faults.md).
     /// Without it, spot capacity is still preempted at each offer's interruption rate, and
     /// nothing else fails.
     #[arg(long, value_name = "FILE")]
