@@ -7,28 +7,13 @@
 //! - carbon (kgCO2e) = it × PUE × grid gCO2e/kWh / 1000
 
 use crate::meta::BuiltinCatalog;
-use skyfleet_model::{Accelerator, KgCo2e, Kwh, Litres, Offer, Site};
+use skyfleet_model::{Accelerator, Offer, Site};
 
-/// The footprint of one GPU-hour.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Footprint {
-    /// Facility energy: IT energy × PUE.
-    pub energy: Kwh,
-    /// On-site water plus the grid's water for the facility energy.
-    pub water: Litres,
-    /// Grid carbon of the facility energy.
-    pub carbon: KgCo2e,
-}
+pub use skyfleet_model::Footprint;
 
-/// The footprint of one GPU-hour of `accel` at `site`, at full board power.
+/// The footprint of one GPU-hour of `accel` at `site` (see [`Site::footprint_per_gpu_hour`]).
 pub fn footprint_per_gpu_hour(site: &Site, accel: &Accelerator) -> Footprint {
-    let it_kwh = accel.power_w / 1000.0;
-    let facility_kwh = it_kwh * site.pue;
-    Footprint {
-        energy: Kwh(facility_kwh),
-        water: Litres(it_kwh * site.wue_l_per_kwh + facility_kwh * site.grid_water_l_per_kwh),
-        carbon: KgCo2e(facility_kwh * site.grid_gco2e_per_kwh / 1000.0),
-    }
+    site.footprint_per_gpu_hour(accel)
 }
 
 impl BuiltinCatalog {

@@ -57,6 +57,33 @@ pub struct Site {
     pub grid_water_l_per_kwh: f64,
 }
 
+/// The footprint of one GPU-hour, at full board power.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Footprint {
+    /// Facility energy: IT energy × PUE.
+    pub energy: crate::units::Kwh,
+    /// On-site water plus the grid's water for the facility energy (after Li et al.):
+    /// IT energy × (WUE + PUE × grid water intensity).
+    pub water: crate::units::Litres,
+    /// Grid carbon of the facility energy.
+    pub carbon: crate::units::KgCo2e,
+}
+
+impl Site {
+    /// What one GPU-hour of `acc` at this site costs in energy, water and carbon.
+    pub fn footprint_per_gpu_hour(&self, acc: &Accelerator) -> Footprint {
+        let it_kwh = acc.power_w / 1000.0;
+        let facility_kwh = it_kwh * self.pue;
+        Footprint {
+            energy: crate::units::Kwh(facility_kwh),
+            water: crate::units::Litres(
+                it_kwh * self.wue_l_per_kwh + facility_kwh * self.grid_water_l_per_kwh,
+            ),
+            carbon: crate::units::KgCo2e(facility_kwh * self.grid_gco2e_per_kwh / 1000.0),
+        }
+    }
+}
+
 /// A kind of accelerator, with its throughput relative to an H100-SXM (the reference).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Accelerator {

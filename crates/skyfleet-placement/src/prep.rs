@@ -70,10 +70,8 @@ impl<'a> Prep<'a> {
             .map(|o| {
                 let site = fleet.site(&o.site);
                 let acc = fleet.accelerator(&o.accelerator);
-                let it_kwh = acc.power_w / 1000.0;
-                let kwh = it_kwh * site.pue;
-                let litres = it_kwh * (site.wue_l_per_kwh + site.pue * site.grid_water_l_per_kwh);
-                let kg_co2e = kwh * site.grid_gco2e_per_kwh / 1000.0;
+                let fp = site.footprint_per_gpu_hour(acc);
+                let (kwh, litres, kg_co2e) = (fp.energy.get(), fp.water.get(), fp.carbon.get());
                 let marginal_usd = o.marginal_usd_per_gpu_hour();
                 let objective_usd = marginal_usd
                     + policy.usd_per_tonne_co2e * kg_co2e / 1000.0

@@ -6,7 +6,6 @@
 //!   then run nothing bigger).
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use skyfleet_placement::synth::{portfolio, Shape};
 use skyfleet_sim::engine::HOUR;
 use skyfleet_sim::faults::parse_faults;
 use skyfleet_sim::trace::{job_trace, Scale};
@@ -66,17 +65,8 @@ fn philly(c: &mut Criterion) {
 }
 
 fn million(c: &mut Criterion) {
-    let (mut fleet, _, _) = portfolio(Shape {
-        workloads: 1,
-        offers: 500,
-        months: 12,
-        seed: 3,
-        ..Shape::default()
-    });
-    for o in &mut fleet.offers {
-        o.gpus.iter_mut().for_each(|g| *g = 256.0);
-    }
-    let gpus = fleet.offers.len() as u64 * 256;
+    let fleet = skyfleet_sim::synth::fleet(500, 256);
+    let gpus = 500 * 256;
     let year = 365 * 24 * HOUR;
     let jobs = skyfleet_sim::synth::jobs(1_000_000, year * 11 / 12, gpus, 0.7, 1);
     let faults = skyfleet_sim::faults::FaultsSpec::default();

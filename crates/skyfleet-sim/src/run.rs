@@ -430,31 +430,8 @@ impl<'a> Run<'a> {
                     self.scan_queue();
                 }
             }
-            Ev::Fault(FaultEvent::OutageStart { target, .. }) => {
-                let hit: Vec<usize> = (0..self.fleet.offers.len())
-                    .filter(|&o| target.covers(&self.fleet.offers[o]))
-                    .collect();
-                for &o in &hit {
-                    self.world.state[o].down += 1;
-                    self.refresh_cap(o);
-                }
-                if self.policy.replans_on_faults() {
-                    self.replan();
-                }
-                self.scan_queue();
-            }
-            Ev::Fault(FaultEvent::OutageEnd { target, .. }) => {
-                for o in 0..self.fleet.offers.len() {
-                    if target.covers(&self.fleet.offers[o]) {
-                        self.world.state[o].down = self.world.state[o].down.saturating_sub(1);
-                        self.refresh_cap(o);
-                    }
-                }
-                if self.policy.replans_on_faults() {
-                    self.replan();
-                }
-                self.scan_queue();
-            }
+            Ev::Fault(FaultEvent::OutageStart { target, .. }) => self.outage(&target, true),
+            Ev::Fault(FaultEvent::OutageEnd { target, .. }) => self.outage(&target, false),
             Ev::Month(m) => {
                 self.set_month(m);
                 self.scan_queue();
@@ -481,6 +458,25 @@ impl<'a> Run<'a> {
     }
 
     // --- Capacity -------------------------------------------------------------------------
+
+    /// An outage of `target` starts (`down`) or ends.
+    fn outage(&mut self, target: &crate::faults::Target, down: bool) {
+        for o in 0..self.fleet.offers.len() {
+            if target.covers(&self.fleet.offers[o]) {
+                let s = &mut self.world.state[o];
+                s.down = if down {
+                    s.down + 1
+                } else {
+                    s.down.saturating_sub(1)
+                };
+                self.refresh_cap(o);
+            }
+        }
+        if self.policy.replans_on_faults() {
+            self.replan();
+        }
+        self.scan_queue();
+    }
 
     fn set_month(&mut self, m: usize) {
         self.month = m;

@@ -3,6 +3,24 @@
 
 use crate::engine::{SimRng, Time, HOUR};
 use crate::trace::JobArrival;
+use skyfleet_model::Fleet;
+
+/// A synthetic fleet (placement's `synth::portfolio`: 7 providers, 35 sites, 5 accelerator
+/// kinds) with `offers` offers of `gpus_per_offer` GPUs each over 12 months.
+pub fn fleet(offers: usize, gpus_per_offer: u32) -> Fleet {
+    let shape = skyfleet_placement::synth::Shape {
+        workloads: 1,
+        offers,
+        months: 12,
+        seed: 3,
+        ..Default::default()
+    };
+    let (mut fleet, _, _) = skyfleet_placement::synth::portfolio(shape);
+    for o in &mut fleet.offers {
+        o.gpus.iter_mut().for_each(|g| *g = gpus_per_offer as f64);
+    }
+    fleet
+}
 
 /// `jobs` arrivals spread evenly (Poisson) over `span_s`, with gangs of 1 to 256 GPUs (most
 /// small) and run times from minutes to days (log-uniform), scaled so that the trace asks for

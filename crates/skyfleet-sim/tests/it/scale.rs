@@ -1,6 +1,5 @@
 //! A quick look at scale, ignored by default: `cargo test --release -p skyfleet-sim -- --ignored scale`.
 
-use skyfleet_placement::synth::{portfolio, Shape};
 use skyfleet_sim::engine::HOUR;
 use skyfleet_sim::faults::FaultsSpec;
 use skyfleet_sim::{simulate, SimConfig};
@@ -12,19 +11,8 @@ fn scale_synthetic() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(100_000);
-    let (mut fleet, _, _) = portfolio(Shape {
-        workloads: 1,
-        offers: 500,
-        months: 12,
-        seed: 3,
-        ..Shape::default()
-    });
-    for o in &mut fleet.offers {
-        for g in &mut o.gpus {
-            *g = 256.0;
-        }
-    }
-    let gpus: u64 = fleet.offers.len() as u64 * 256;
+    let fleet = skyfleet_sim::synth::fleet(500, 256);
+    let gpus: u64 = 500 * 256;
     let span = 365 * 24 * HOUR;
     let jobs = skyfleet_sim::synth::jobs(n, span * 11 / 12, gpus, 0.7, 1);
     let t = std::time::Instant::now();
