@@ -8,6 +8,7 @@
 mod bench_cmd;
 mod catalog_cmd;
 mod format;
+mod input;
 mod plan_cmd;
 mod plan_report;
 mod plan_where;

@@ -1,7 +1,8 @@
 //! `skyfleet plan FLEET`: read, validate, place, report.
 
 use crate::format::plural;
-use crate::{note, plan_report, progress, stdout, Invalid};
+use crate::input::read_fleet;
+use crate::{note, plan_report, progress, stdout};
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
@@ -54,20 +55,7 @@ pub struct PlanArgs {
 
 pub fn run(args: &PlanArgs, quiet: bool) -> anyhow::Result<()> {
     let path = args.fleet.display().to_string();
-    let src = std::fs::read_to_string(&args.fleet)
-        .with_context(|| format!("cannot read the fleet file {path}"))?;
-    let catalog = &skyfleet_catalog::builtin().catalog;
-    let fleet = match skyfleet_model::parse_fleet(&src, &path, catalog) {
-        Ok(fleet) => fleet,
-        Err(errors) => {
-            for d in &errors.0 {
-                eprintln!("{d}");
-            }
-            let n = errors.0.len();
-            let s = if n == 1 { "" } else { "s" };
-            return Err(Invalid(format!("{path} has {n} problem{s}")).into());
-        }
-    };
+    let fleet = read_fleet(&args.fleet)?;
 
     // Written before solving, so that the LP is there to inspect even if the solver fails.
     if let Some(lp_path) = &args.export_lp {

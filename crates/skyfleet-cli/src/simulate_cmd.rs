@@ -1,6 +1,7 @@
 //! `skyfleet simulate FLEET --trace NAME:PATH`: read the fleet, the traces and the faults, run
 //! every policy through the same simulated time, and report them side by side.
 
+use crate::input::{problems, read_fleet};
 use crate::{note, sim_csv, sim_progress, sim_svg, sim_table, stdout, Invalid};
 use anyhow::Context;
 use clap::Args;
@@ -250,26 +251,6 @@ fn title(fleet: &Fleet, path: &str, traces: &[TraceRef]) -> String {
         .map(|t| format!("{} {}:{}", t.kind, t.reader, t.path))
         .collect();
     format!("{} ({path}): {}", fleet.name, each.join("; "))
-}
-
-/// The fleet, read and validated against the built-in catalog as `plan` does: every problem is
-/// printed, and the command fails with exit status 2.
-fn read_fleet(file: &Path) -> anyhow::Result<Fleet> {
-    let path = file.display().to_string();
-    let src = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read the fleet file {path}"))?;
-    let catalog = &skyfleet_catalog::builtin().catalog;
-    skyfleet_model::parse_fleet(&src, &path, catalog).map_err(|errors| {
-        for d in &errors.0 {
-            eprintln!("{d}");
-        }
-        problems(&path, errors.0.len())
-    })
-}
-
-fn problems(path: &str, n: usize) -> anyhow::Error {
-    let s = if n == 1 { "" } else { "s" };
-    Invalid(format!("{path} has {n} problem{s}")).into()
 }
 
 fn open(file: &Path, what: &str) -> anyhow::Result<BufReader<std::fs::File>> {
