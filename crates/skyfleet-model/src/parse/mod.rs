@@ -4,13 +4,18 @@
 //! and walked by a schema-driven `reader` that reports every problem (unknown
 //! fields included) instead of stopping at the first. Checks across sections and against the
 //! catalog follow, then the `Fleet` is built. The format is documented in `docs/fleet-file.md`.
+//!
+//! The machinery is public so that other TOML inputs (such as the simulator's faults files)
+//! report problems the same way: [`span`] turns byte offsets into places and collects the
+//! [`Diagnostic`]s, [`reader`] walks a table by schema, and [`suggest`] finds "did you mean"
+//! names.
 
 mod build;
 mod raw;
 mod raw_inference;
-mod reader;
-mod span;
-mod suggest;
+pub mod reader;
+pub mod span;
+pub mod suggest;
 mod validate;
 mod validate_workloads;
 
@@ -20,6 +25,7 @@ use std::fmt;
 /// One problem in a fleet file, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// The file's name, as given by the caller.
     pub file: String,
     /// 1-based.
     pub line: usize,
@@ -28,6 +34,7 @@ pub struct Diagnostic {
     /// The field path, such as `training[2].gang` (array indices count from 0). Empty for a
     /// TOML syntax error.
     pub path: String,
+    /// What is wrong.
     pub message: String,
 }
 
@@ -47,14 +54,20 @@ pub struct FleetErrors(pub Vec<Diagnostic>);
 
 impl fmt::Display for FleetErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, d) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{d}")?;
-        }
-        Ok(())
+        fmt_diagnostics(&self.0, f)
     }
+}
+
+/// Writes `diags` one per line, with no newline after the last: how [`FleetErrors`] displays,
+/// for other error types that carry diagnostics.
+pub fn fmt_diagnostics(diags: &[Diagnostic], f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    for (i, d) in diags.iter().enumerate() {
+        if i > 0 {
+            f.write_str("\n")?;
+        }
+        write!(f, "{d}")?;
+    }
+    Ok(())
 }
 
 /// Parse and validate a fleet file. `file` is used in messages, and its stem names the fleet if

@@ -3,6 +3,25 @@
 //! It plays the part of `#[serde(deny_unknown_fields)]`, but keeps going after a problem so that
 //! every problem in the file is reported at once. Each getter records the key as known; `finish`
 //! then reports the keys nobody asked for.
+//!
+//! ```
+//! use skyfleet_model::parse::{reader::{Reader, POSITIVE}, span::Ctx};
+//! let src = "[job]\nhours = 0\nnmae = \"x\"\n";
+//! let ctx = Ctx::new(src, "f.toml");
+//! let doc = toml::de::DeTable::parse(src).unwrap();
+//! let root = Reader::new(&ctx, doc.get_ref(), ctx.loc(0..0, ""));
+//! if let Some(job) = root.table("job", true) {
+//!     assert!(job.f64("hours", true, POSITIVE).is_none());
+//!     let _ = job.str("name", false);
+//!     job.finish();
+//! }
+//! root.finish();
+//! let problems: Vec<String> = ctx.into_diagnostics().iter().map(|d| d.to_string()).collect();
+//! assert_eq!(problems, [
+//!     "f.toml:2:9: job.hours: expected a number > 0 (finite), found 0",
+//!     "f.toml:3:1: job.nmae: unknown field `nmae`; did you mean `name`? expected one of: hours, name",
+//! ]);
+//! ```
 
 use super::span::{At, Ctx, Loc};
 use super::suggest::did_you_mean;
@@ -13,27 +32,36 @@ use toml::Spanned;
 
 /// A range check on a number, with the words that describe what is expected.
 #[derive(Clone, Copy)]
-pub(crate) struct Num {
+pub struct Num {
+    /// Whether a finite number is in range.
     pub ok: fn(f64) -> bool,
+    /// What is expected, for messages: "a number >= 0". " (finite)" is added where it matters
+    /// unless the words already say "finite".
     pub what: &'static str,
 }
 
-pub(crate) const ANY: Num = Num {
+/// Any finite number.
+pub const ANY: Num = Num {
     ok: |_| true,
     what: "a finite number",
 };
-pub(crate) const NON_NEG: Num = Num {
+/// A finite number >= 0.
+pub const NON_NEG: Num = Num {
     ok: |x| x >= 0.0,
     what: "a number >= 0",
 };
-pub(crate) const POSITIVE: Num = Num {
+/// A finite number > 0.
+pub const POSITIVE: Num = Num {
     ok: |x| x > 0.0,
     what: "a number > 0",
 };
 
 type Val<'i> = Spanned<DeValue<'i>>;
 
-pub(crate) struct Reader<'c, 'i> {
+/// One table of the file, read field by field. Problems go to `ctx`; each getter returns `None`
+/// (after reporting) when the field is required but absent, or present but not what it should be.
+pub struct Reader<'c, 'i> {
+    /// Where problems are reported.
     pub ctx: &'c Ctx<'c>,
     table: &'c DeTable<'i>,
     /// Where the table starts, and its path.
@@ -44,6 +72,7 @@ pub(crate) struct Reader<'c, 'i> {
 }
 
 impl<'c, 'i> Reader<'c, 'i> {
+    /// A reader of `table`, which starts at `at` (whose path prefixes the fields' paths).
     pub fn new(ctx: &'c Ctx<'c>, table: &'c DeTable<'i>, at: Loc) -> Self {
         Self {
             ctx,
@@ -54,6 +83,7 @@ impl<'c, 'i> Reader<'c, 'i> {
         }
     }
 
+    /// The field path of `key` in this table, such as `horizon.start`.
     pub fn path(&self, key: &str) -> String {
         if self.at.path.is_empty() {
             key.to_string()
@@ -69,12 +99,10 @@ impl<'c, 'i> Reader<'c, 'i> {
             Some(v) => Some((v, self.ctx.loc(v.span(), self.path(key)))),
             None => {
                 if let Some(what) = required {
-                    let at = Loc {
-                        path: self.path(key),
-                        ..self.at.clone()
-                    };
-                    self.ctx
-                        .error(&at, format!("missing required field `{key}` ({what})"));
+                    self.ctx.error(
+                        &self.loc_or_table(key),
+                        format!("missing required field `{key}` ({what})"),
+                    );
                 }
                 None
             }
@@ -86,6 +114,15 @@ impl<'c, 'i> Reader<'c, 'i> {
         self.table
             .get(key)
             .map(|v| self.ctx.loc(v.span(), self.path(key)))
+    }
+
+    /// Where `key`'s value is written, or the table's start (with `key`'s path) if it is not:
+    /// where to report a problem with the field either way. Does not mark it known.
+    pub fn loc_or_table(&self, key: &str) -> Loc {
+        self.loc_of(key).unwrap_or_else(|| Loc {
+            path: self.path(key),
+            ..self.at.clone()
+        })
     }
 
     /// Whether `key` is written in the table (does not mark it known).
@@ -105,11 +142,13 @@ impl<'c, 'i> Reader<'c, 'i> {
         convert(self.ctx, v, at, what, conv)
     }
 
+    /// A finite number (integer or float) that passes `num`.
     pub fn f64(&self, key: &'static str, required: bool, num: Num) -> Option<At<f64>> {
         let (v, at) = self.raw(key, required.then_some(num.what))?;
         number(self.ctx, v, at, num)
     }
 
+    /// A whole number from `lo` to `hi`.
     pub fn int(&self, key: &'static str, required: bool, lo: i64, hi: i64) -> Option<At<i64>> {
         let what = if hi >= u32::MAX as i64 {
             format!("a whole number >= {lo}")
@@ -128,16 +167,19 @@ impl<'c, 'i> Reader<'c, 'i> {
         Some(got)
     }
 
+    /// A string.
     pub fn str(&self, key: &'static str, required: bool) -> Option<At<String>> {
         self.get(key, required, "a string", |v| {
             v.as_str().map(str::to_string)
         })
     }
 
+    /// `true` or `false`; never required.
     pub fn bool(&self, key: &'static str) -> Option<At<bool>> {
         self.get(key, false, "true or false", DeValue::as_bool)
     }
 
+    /// A month written as "YYYY-MM".
     pub fn month(&self, key: &'static str, required: bool) -> Option<At<YearMonth>> {
         let s = self.get(key, required, "a month as \"YYYY-MM\"", |v| {
             v.as_str().map(str::to_string)
@@ -199,7 +241,7 @@ impl<'c, 'i> Reader<'c, 'i> {
         }
     }
 
-    /// A sub-table, such as `[horizon]`.
+    /// A sub-table, such as `[horizon]`. Call [`finish`](Self::finish) on it when done.
     pub fn table(&self, key: &'static str, required: bool) -> Option<Reader<'c, 'i>> {
         let (v, at) = self.raw(key, required.then_some(&format!("a table [{key}]")))?;
         self.as_table(v, at, &format!("a table [{key}]"))
@@ -243,6 +285,7 @@ impl<'c, 'i> Reader<'c, 'i> {
             .collect()
     }
 
+    /// `v`, found at `at`, as a table; otherwise reports that `what` was expected.
     pub fn as_table(&self, v: &'c Val<'i>, at: Loc, what: &str) -> Option<Reader<'c, 'i>> {
         match v.get_ref() {
             DeValue::Table(t) => Some(Reader::new(self.ctx, t, at)),
@@ -258,24 +301,36 @@ impl<'c, 'i> Reader<'c, 'i> {
         found(self.ctx, v)
     }
 
-    /// Reports every key that no getter asked for, with the closest known key if there is one.
+    /// Reports every key that no getter asked for, with the closest known key if there is one
+    /// (of equally close ones, the one asked for first).
     pub fn finish(self) {
+        self.report_unknown(false);
+    }
+
+    /// As [`finish`](Self::finish), but of equally close known keys the alphabetically first is
+    /// suggested, so that the suggestion does not depend on the order the fields were read in.
+    pub fn finish_alphabetical(self) {
+        self.report_unknown(true);
+    }
+
+    fn report_unknown(&self, alphabetical: bool) {
         if self.open.get() {
             return;
         }
         let asked = self.asked.take();
+        let mut known = asked.clone();
+        known.sort_unstable();
+        known.dedup();
+        let candidates = if alphabetical { &known } else { &asked };
         for (k, _) in self.table.iter() {
             let key: &str = k.get_ref();
             if asked.contains(&key) {
                 continue;
             }
             let at = self.ctx.loc(k.span(), self.path(key));
-            let hint = did_you_mean(key, asked.iter().copied())
+            let hint = did_you_mean(key, candidates.iter().copied())
                 .map(|s| format!("did you mean `{s}`? "))
                 .unwrap_or_default();
-            let mut known = asked.clone();
-            known.sort_unstable();
-            known.dedup();
             let msg = format!(
                 "unknown field `{key}`; {hint}expected one of: {}",
                 known.join(", ")
@@ -314,8 +369,9 @@ fn convert<'i, T>(
     }
 }
 
-/// A finite number (integer or float) that passes `num`.
-pub(crate) fn number(ctx: &Ctx<'_>, v: &Val<'_>, at: Loc, num: Num) -> Option<At<f64>> {
+/// `v`, found at `at`, as a finite number (integer or float) that passes `num`; otherwise
+/// reports what was expected.
+pub fn number(ctx: &Ctx<'_>, v: &Val<'_>, at: Loc, num: Num) -> Option<At<f64>> {
     let x = match v.get_ref() {
         DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
             .ok()
@@ -405,6 +461,33 @@ mod tests {
                  expected one of: n, width, x, y, z",
                 "6:5 t.n: expected a whole number >= 1, found a float `1.0`",
             ]
+        );
+    }
+
+    #[test]
+    fn ties_go_to_the_first_read_or_the_first_alphabetically() {
+        // `x_months` is two edits from both `months` and `max_months`.
+        let src = "months = 1\nmax_months = 2\nx_months = 3\n";
+        let read = |r: &Reader<'_, '_>| {
+            assert!(r.int("months", false, 0, 9).is_some());
+            assert!(r.int("max_months", false, 0, 9).is_some());
+        };
+        assert_eq!(
+            with_reader(src, read),
+            [
+                "3:1 x_months: unknown field `x_months`; did you mean `months`? \
+              expected one of: max_months, months"
+            ]
+        );
+        let ctx = Ctx::new(src, "t.toml");
+        let doc = DeTable::parse(src).expect("valid TOML");
+        let r = Reader::new(&ctx, doc.get_ref(), ctx.loc(0..0, ""));
+        read(&r);
+        r.finish_alphabetical();
+        assert_eq!(
+            ctx.into_diagnostics()[0].message,
+            "unknown field `x_months`; did you mean `max_months`? \
+             expected one of: max_months, months"
         );
     }
 

@@ -6,26 +6,32 @@ use std::ops::Range;
 
 /// Where something sits in the file: 1-based line and column (in characters), and its field path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Loc {
+pub struct Loc {
+    /// 1-based.
     pub line: usize,
+    /// 1-based, in characters.
     pub column: usize,
+    /// The field path, such as `training[2].gang`; empty for the whole file.
     pub path: String,
 }
 
 /// A value read from the file, with where it was written.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct At<T> {
+pub struct At<T> {
+    /// The value.
     pub v: T,
+    /// Where it was written.
     pub at: Loc,
 }
 
 /// The start of each line, to turn byte offsets into line and column.
 #[derive(Debug, Clone)]
-pub(crate) struct LineIndex {
+pub struct LineIndex {
     starts: Vec<usize>,
 }
 
 impl LineIndex {
+    /// Indexes the line starts of `src`.
     pub fn new(src: &str) -> Self {
         let mut starts = vec![0];
         starts.extend(src.match_indices('\n').map(|(i, _)| i + 1));
@@ -48,14 +54,17 @@ impl LineIndex {
 }
 
 /// What the reader and the checks share: the source, its line index, and the problems found.
-pub(crate) struct Ctx<'s> {
+pub struct Ctx<'s> {
+    /// The whole source text.
     pub src: &'s str,
+    /// The file's name, for the diagnostics.
     pub file: &'s str,
     lines: LineIndex,
     diags: RefCell<Vec<Diagnostic>>,
 }
 
 impl<'s> Ctx<'s> {
+    /// A context for `src`, read from `file`, with no problems yet.
     pub fn new(src: &'s str, file: &'s str) -> Self {
         Self {
             src,
@@ -65,6 +74,7 @@ impl<'s> Ctx<'s> {
         }
     }
 
+    /// Where `span` starts, with the field path `path`.
     pub fn loc(&self, span: Range<usize>, path: impl Into<String>) -> Loc {
         let (line, column) = self.lines.line_col(self.src, span.start);
         Loc {
@@ -85,6 +95,7 @@ impl<'s> Ctx<'s> {
         }
     }
 
+    /// Reports a problem at `at`.
     pub fn error(&self, at: &Loc, message: impl Into<String>) {
         self.diags.borrow_mut().push(Diagnostic {
             file: self.file.to_string(),
@@ -95,6 +106,7 @@ impl<'s> Ctx<'s> {
         });
     }
 
+    /// How many problems have been reported so far.
     pub fn error_count(&self) -> usize {
         self.diags.borrow().len()
     }
@@ -107,7 +119,7 @@ impl<'s> Ctx<'s> {
         })
     }
 
-    /// The problems, in file order.
+    /// The problems, in file order (in the order reported where they share a place), each once.
     pub fn into_diagnostics(self) -> Vec<Diagnostic> {
         let mut d = self.diags.into_inner();
         d.sort_by_key(|x| (x.line, x.column));

@@ -1,11 +1,9 @@
 //! "Did you mean ...?" for unknown names.
 
 /// The known name closest to `word`, if one is close enough to be an obvious typo: the same up
-/// to case, or within an edit distance of about a third of the word.
-pub(crate) fn did_you_mean<'a>(
-    word: &str,
-    known: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+/// to case, or within an edit distance of about a third of the word (counted in lowercase, as the
+/// distance is). Of equally close names, the first in `known`'s order.
+pub fn did_you_mean<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let lower = word.to_lowercase();
     let mut best: Option<(usize, &'a str)> = None;
     for k in known {
@@ -18,7 +16,7 @@ pub(crate) fn did_you_mean<'a>(
             best = Some((d, k));
         }
     }
-    let limit = (word.chars().count() / 3).max(1);
+    let limit = (lower.chars().count() / 3).max(1);
     best.filter(|&(d, _)| d <= limit).map(|(_, k)| k)
 }
 
@@ -49,7 +47,7 @@ fn distance(a: &str, b: &str) -> usize {
 }
 
 /// " (did you mean `x`?)" or nothing, to append to a message.
-pub(crate) fn hint<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> String {
+pub fn hint<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> String {
     did_you_mean(word, known)
         .map(|k| format!(" (did you mean `{k}`?)"))
         .unwrap_or_default()
@@ -67,5 +65,20 @@ mod tests {
         assert_eq!(did_you_mean("TPU", known), None);
         assert_eq!(distance("kitten", "sitting"), 3);
         assert_eq!(distance("widht", "width"), 1);
+    }
+
+    #[test]
+    fn the_limit_counts_the_lowercased_word() {
+        // 'İ' lowercases to two characters, so "azurİ" is six long: two edits are allowed.
+        assert_eq!(did_you_mean("azurİ", ["aws", "azure"]), Some("azure"));
+        // Of equally close names, the first given.
+        assert_eq!(
+            did_you_mean("x_months", ["months", "max_months"]),
+            Some("months")
+        );
+        assert_eq!(
+            did_you_mean("x_months", ["max_months", "months"]),
+            Some("max_months")
+        );
     }
 }
