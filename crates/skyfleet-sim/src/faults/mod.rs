@@ -164,13 +164,7 @@ pub struct FaultsErrors(pub Vec<Diagnostic>);
 
 impl fmt::Display for FaultsErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, d) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{d}")?;
-        }
-        Ok(())
+        skyfleet_model::parse::fmt_diagnostics(&self.0, f)
     }
 }
 
