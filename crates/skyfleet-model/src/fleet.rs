@@ -224,6 +224,19 @@ pub struct Policy {
     pub unmet_usd_per_ref_gpu_hour: f64,
 }
 
+impl Policy {
+    /// Whether work may be placed in latency group `g` (data residency).
+    pub fn allows(&self, g: LatencyGroup) -> bool {
+        self.allowed_groups.is_empty() || self.allowed_groups.contains(&g)
+    }
+
+    /// What the objective charges for a footprint: carbon and water at the policy's prices.
+    pub fn footprint_usd(&self, fp: &Footprint) -> f64 {
+        self.usd_per_tonne_co2e * fp.carbon.get() / 1000.0
+            + self.usd_per_m3_water * fp.water.get() / 1000.0
+    }
+}
+
 impl Default for Policy {
     fn default() -> Self {
         Self {
@@ -267,6 +280,14 @@ impl Fleet {
     }
     pub fn accelerator(&self, id: &AcceleratorId) -> &Accelerator {
         &self.accelerators[id]
+    }
+    /// The providers of the fleet's offers, sorted, each once.
+    pub fn providers(&self) -> Vec<ProviderId> {
+        let mut providers: Vec<ProviderId> =
+            self.offers.iter().map(|o| o.provider.clone()).collect();
+        providers.sort();
+        providers.dedup();
+        providers
     }
     /// The largest number of GPUs of one accelerator kind that one site ever holds, counting all
     /// offers there: the biggest gang that can ever fit.

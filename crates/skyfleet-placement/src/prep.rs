@@ -60,10 +60,7 @@ impl<'a> Prep<'a> {
     pub fn new(fleet: &'a Fleet, workloads: &'a [Workload], policy: &'a Policy) -> Self {
         let h = &fleet.horizon;
         let hours: Vec<f64> = (0..h.len()).map(|m| h.hours(m)).collect();
-        let mut providers: Vec<ProviderId> =
-            fleet.offers.iter().map(|o| o.provider.clone()).collect();
-        providers.sort();
-        providers.dedup();
+        let providers = fleet.providers();
         let offers: Vec<OfferData> = fleet
             .offers
             .iter()
@@ -73,11 +70,8 @@ impl<'a> Prep<'a> {
                 let fp = site.footprint_per_gpu_hour(acc);
                 let (kwh, litres, kg_co2e) = (fp.energy.get(), fp.water.get(), fp.carbon.get());
                 let marginal_usd = o.marginal_usd_per_gpu_hour();
-                let objective_usd = marginal_usd
-                    + policy.usd_per_tonne_co2e * kg_co2e / 1000.0
-                    + policy.usd_per_m3_water * litres / 1000.0;
-                let allowed = policy.allowed_groups.is_empty()
-                    || policy.allowed_groups.contains(&site.latency_group);
+                let objective_usd = marginal_usd + policy.footprint_usd(&fp);
+                let allowed = policy.allows(site.latency_group);
                 OfferData {
                     offer: o,
                     provider: providers

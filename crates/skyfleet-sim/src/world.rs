@@ -67,10 +67,7 @@ pub struct World {
 
 impl World {
     pub fn new(fleet: &Fleet) -> Self {
-        let mut providers: Vec<ProviderId> =
-            fleet.offers.iter().map(|o| o.provider.clone()).collect();
-        providers.sort();
-        providers.dedup();
+        let providers = fleet.providers();
         let pol = &fleet.policy;
         let offers = fleet
             .offers
@@ -92,9 +89,7 @@ impl World {
                     take_or_pay: o.kind == OfferKind::Contract && o.take_or_pay,
                     list_usd: o.usd_per_gpu_hour,
                     marginal_usd,
-                    objective_usd: marginal_usd
-                        + pol.usd_per_tonne_co2e * kg_co2e / 1000.0
-                        + pol.usd_per_m3_water * litres / 1000.0,
+                    objective_usd: marginal_usd + pol.footprint_usd(&fp),
                     train_rel: acc.train_rel,
                     infer_rel: acc.infer_rel,
                     interruption_rate: o.interruption_rate,
@@ -119,8 +114,7 @@ impl World {
     /// Whether a job asking for `accelerator` (any, if `None`) may run on offer `o`.
     pub fn accepts(&self, accelerator: Option<&AcceleratorId>, o: usize) -> bool {
         let info = &self.offers[o];
-        let allowed = self.policy.allowed_groups.is_empty()
-            || self.policy.allowed_groups.contains(&info.group);
+        let allowed = self.policy.allows(info.group);
         allowed && info.train_rel > 0.0 && accelerator.is_none_or(|a| *a == info.accelerator)
     }
 

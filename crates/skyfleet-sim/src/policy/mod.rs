@@ -52,8 +52,7 @@ pub fn by_name(name: &str, fleet: &Fleet, world: &World) -> Option<Box<dyn Polic
 pub(crate) fn inference_room(world: &World, o: usize) -> u32 {
     let s = &world.state[o];
     let info = &world.offers[o];
-    let allowed =
-        world.policy.allowed_groups.is_empty() || world.policy.allowed_groups.contains(&info.group);
+    let allowed = world.policy.allows(info.group);
     if !s.is_up() || info.kind == OfferKind::Spot || info.infer_rel <= 0.0 || !allowed {
         return 0;
     }
