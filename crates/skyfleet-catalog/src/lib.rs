@@ -14,6 +14,7 @@ mod footprint;
 mod meta;
 mod query;
 mod raw;
+mod single_job;
 mod sources;
 
 pub use build::load;

@@ -10,9 +10,6 @@ use crate::{note, stdout};
 use anyhow::{bail, Context};
 use clap::Args;
 use serde::{Deserialize, Serialize};
-use skyfleet_model::{
-    AcceleratorId, Fleet, Horizon, Policy, Workload, WorkloadId, WorkloadKind, YearMonth,
-};
 use skyfleet_placement::synth::{portfolio, Shape};
 use skyfleet_placement::{place, LpStats};
 use std::time::Instant;
@@ -274,32 +271,7 @@ fn size_table(results: &[SizeResult]) -> String {
 
 /// One training job, 8xH100 for 24 hours, on every offer of the built-in catalog.
 fn single(repeat: usize, json: bool) -> anyhow::Result<()> {
-    let c = skyfleet_catalog::builtin();
-    let job = Workload {
-        id: WorkloadId::new("one-job"),
-        kind: WorkloadKind::Training {
-            work_ref_gpu_hours: 192.0,
-            gang: 8,
-            start: 0,
-            end: 0,
-            checkpoint_hours: 1.0,
-        },
-        accelerators: vec![AcceleratorId::new("H100")],
-        spot: false,
-        priority: 1,
-    };
-    let fleet = Fleet {
-        name: "catalog".into(),
-        horizon: Horizon {
-            start: YearMonth::new(2027, 1).expect("a valid month"),
-            months: 1,
-        },
-        sites: c.catalog.sites.clone(),
-        accelerators: c.catalog.accelerators.clone(),
-        offers: c.catalog.offers.clone(),
-        workloads: vec![job],
-        policy: Policy::default(),
-    };
+    let fleet = skyfleet_catalog::builtin().single_job_fleet();
     let mut ms = Vec::with_capacity(repeat);
     for _ in 0..repeat.max(1) {
         let t = Instant::now();

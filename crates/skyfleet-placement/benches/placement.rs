@@ -5,7 +5,7 @@
 //! location); `portfolio_2000x500x24` under 10 s with a gap under 1 %.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use skyfleet_model::{Fleet, Horizon, Policy, Workload, WorkloadId, WorkloadKind, YearMonth};
+use skyfleet_model::{Fleet, Policy, Workload};
 use skyfleet_placement::synth::{self, Shape};
 use skyfleet_placement::{place, Plan};
 use std::hint::black_box;
@@ -14,41 +14,8 @@ use std::time::{Duration, Instant};
 /// Every offer of the built-in catalog, for a one-month horizon from 2027-01, with one
 /// training job of 8 x H100 for 24 hours.
 fn catalog_fleet() -> (Fleet, Vec<Workload>, Policy) {
-    let cat = skyfleet_catalog::builtin();
-    let h100 = cat
-        .resolve_accelerator("H100")
-        .expect("the catalog knows the H100")
-        .clone();
-    let job = Workload {
-        id: WorkloadId::new("train-8xh100-24h"),
-        kind: WorkloadKind::Training {
-            work_ref_gpu_hours: 192.0,
-            gang: 8,
-            start: 0,
-            end: 0,
-            checkpoint_hours: 1.0,
-        },
-        accelerators: vec![h100],
-        spot: false,
-        priority: 1,
-    };
-    let policy = Policy::default();
-    let fleet = Fleet {
-        name: "builtin-catalog".to_string(),
-        horizon: Horizon {
-            start: YearMonth {
-                year: 2027,
-                month: 1,
-            },
-            months: 1,
-        },
-        sites: cat.catalog.sites.clone(),
-        accelerators: cat.catalog.accelerators.clone(),
-        offers: cat.catalog.offers.clone(),
-        workloads: vec![job.clone()],
-        policy: policy.clone(),
-    };
-    (fleet, vec![job], policy)
+    let fleet = skyfleet_catalog::builtin().single_job_fleet();
+    (fleet.clone(), fleet.workloads, fleet.policy)
 }
 
 fn single_job_catalog(c: &mut Criterion) {

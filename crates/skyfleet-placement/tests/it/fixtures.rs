@@ -150,18 +150,6 @@ pub fn inference(id: &str, accs: &[&str], demand: Demand, n_plus_one: bool) -> W
 /// Every offer of the built-in catalog for one month from 2027-01, with one training job of
 /// 8 x H100 for 24 hours, under the default policy.
 pub fn catalog_single_job() -> Case {
-    let cat = skyfleet_catalog::builtin();
-    let h100 = cat.resolve_accelerator("H100").expect("H100").as_str();
-    let job = training("train-8xh100-24h", &[h100], 192.0, 8, 0, 0);
-    let mut case = Case::new(
-        (2027, 1),
-        1,
-        cat.catalog.sites.values().cloned().collect(),
-        cat.catalog.accelerators.values().cloned().collect(),
-        cat.catalog.offers.clone(),
-        vec![job],
-        Policy::default(),
-    );
-    case.fleet.name = "builtin-catalog".to_string();
-    case
+    let fleet = skyfleet_catalog::builtin().single_job_fleet();
+    Case::from_synth((fleet.clone(), fleet.workloads, fleet.policy))
 }
