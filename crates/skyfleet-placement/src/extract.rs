@@ -185,9 +185,13 @@ pub fn extract(p: &Prep, vx: &VarIndex, sol: &LpSolution) -> Extracted {
     }
 }
 
-/// Unmet work and N+1 shortfall, from the assignments rather than the solver's slack variables,
-/// so that every figure agrees with what the plan lists.
-fn shortfalls(p: &Prep, assignments: &[Assignment]) -> (Unmet, BTreeMap<usize, f64>) {
+/// Reference GPU-hours served to each inference service, per (workload index, latency group,
+/// month) and provider, from the assignments.
+pub type Served<'a> =
+    BTreeMap<(usize, LatencyGroup, usize), BTreeMap<&'a skyfleet_model::ProviderId, f64>>;
+
+/// [`Served`], and the reference GPU-hours delivered to each workload.
+pub fn served<'a>(p: &Prep, assignments: &'a [Assignment]) -> (Served<'a>, BTreeMap<usize, f64>) {
     let index: BTreeMap<&skyfleet_model::WorkloadId, usize> = p
         .workloads
         .iter()
@@ -195,11 +199,7 @@ fn shortfalls(p: &Prep, assignments: &[Assignment]) -> (Unmet, BTreeMap<usize, f
         .map(|(j, w)| (&w.id, j))
         .collect();
     let mut delivered: BTreeMap<usize, f64> = BTreeMap::new();
-    // (workload, group, month) -> provider -> reference GPU-hours served
-    let mut served: BTreeMap<
-        (usize, LatencyGroup, usize),
-        BTreeMap<&skyfleet_model::ProviderId, f64>,
-    > = BTreeMap::new();
+    let mut served = Served::new();
     for a in assignments {
         let j = index[&a.workload];
         *delivered.entry(j).or_default() += a.ref_gpu_hours.get();
@@ -212,6 +212,13 @@ fn shortfalls(p: &Prep, assignments: &[Assignment]) -> (Unmet, BTreeMap<usize, f
                 .or_default() += a.ref_gpu_hours.get();
         }
     }
+    (served, delivered)
+}
+
+/// Unmet work and N+1 shortfall, from the assignments rather than the solver's slack variables,
+/// so that every figure agrees with what the plan lists.
+fn shortfalls(p: &Prep, assignments: &[Assignment]) -> (Unmet, BTreeMap<usize, f64>) {
+    let (served, delivered) = served(p, assignments);
     let noise = |need: f64| DUST.max(1e-12 * need);
     let mut unmet = Unmet::new();
     let mut short_np1: BTreeMap<usize, f64> = BTreeMap::new();

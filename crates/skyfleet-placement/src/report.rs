@@ -136,35 +136,7 @@ pub const N_PLUS_ONE_TOLERANCE: (f64, f64) = (1e-6, 0.01);
 /// the capacity left after losing the provider that serves it most must still cover demand.
 pub fn n_plus_one(p: &Prep, assignments: &[Assignment]) -> Vec<NPlusOneMonth> {
     let nm = p.months();
-    // (workload index, group, month) -> provider -> reference GPUs served
-    let index: BTreeMap<&WorkloadId, usize> = p
-        .workloads
-        .iter()
-        .enumerate()
-        .map(|(j, w)| (&w.id, j))
-        .collect();
-    let mut served: BTreeMap<
-        (usize, skyfleet_model::LatencyGroup, usize),
-        BTreeMap<ProviderId, f64>,
-    > = BTreeMap::new();
-    for a in assignments {
-        let j = index[&a.workload];
-        if !matches!(
-            p.workloads[j].kind,
-            WorkloadKind::Inference {
-                n_plus_one: true,
-                ..
-            }
-        ) {
-            continue;
-        }
-        let g = p.fleet.site(&a.site).latency_group;
-        *served
-            .entry((j, g, a.month_index))
-            .or_default()
-            .entry(a.provider.clone())
-            .or_default() += a.ref_gpu_hours.get() / p.hours[a.month_index];
-    }
+    let (served, _) = crate::extract::served(p, assignments);
     (0..nm)
         .map(|m| {
             let mut out = NPlusOneMonth {
@@ -188,11 +160,12 @@ pub fn n_plus_one(p: &Prep, assignments: &[Assignment]) -> Vec<NPlusOneMonth> {
                         continue;
                     }
                     out.required = true;
+                    // Reference GPU-hours in the month, as reference GPUs.
                     let by_p = served.get(&(j, g, m));
-                    let total: f64 = by_p.map_or(0.0, |b| b.values().sum());
+                    let total: f64 = by_p.map_or(0.0, |b| b.values().sum()) / p.hours[m];
                     let (worst_p, worst_take) = by_p
                         .and_then(|b| b.iter().max_by(|x, y| x.1.total_cmp(y.1)))
-                        .map_or((None, 0.0), |(q, x)| (Some(q.clone()), *x));
+                        .map_or((None, 0.0), |(q, x)| (Some((*q).clone()), *x / p.hours[m]));
                     let margin = total - worst_take - d;
                     if margin < out.worst_margin_ref_gpus {
                         out.worst_margin_ref_gpus = margin;
