@@ -1,0 +1,1 @@
+//! The broker (work in progress).

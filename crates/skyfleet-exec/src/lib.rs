@@ -1,0 +1,128 @@
+//! Executors: the place a placed job actually runs.
+//!
+//! The broker decides *where* a job goes; an [`Executor`] makes it run there and answers what
+//! became of it. One trait, one file per backend (`local`, `slurm`, `ray`). The trait is
+//! synchronous and object-safe: the broker holds `Arc<dyn Executor>` per cluster and calls it
+//! from blocking tasks.
+//!
+//! Every submission carries a name, `skyfleet-<job id>-<attempt>`, that the backend records, so
+//! that a restarted broker can find (adopt) what it submitted before it died, and cancel stale
+//! copies on a cluster that comes back after failover.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// What to run, for one attempt of one job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchSpec {
+    /// The broker's job id.
+    pub job_id: String,
+    /// 0 for the first submission, then +1 at each failover or preemption restart.
+    pub attempt: u32,
+    /// Optional shell script run once before `run`.
+    pub setup: Option<String>,
+    /// The shell script to run (`sh -c`).
+    pub run: String,
+    /// Environment for the job. The broker sets `SKYFLEET_JOB_ID`,
+    /// `SKYFLEET_RESTART_COUNT` and `SKYFLEET_CHECKPOINT_DIR` in it.
+    pub env: BTreeMap<String, String>,
+    /// Nodes in the gang.
+    pub nodes: u32,
+    /// GPUs per node.
+    pub gpus_per_node: u32,
+    /// Accelerator name as the cluster knows it (e.g. `h100`), for Slurm's gres.
+    pub accelerator: String,
+    /// Working directory for the job, if the backend supports one.
+    pub workdir: Option<PathBuf>,
+}
+
+impl LaunchSpec {
+    /// The name under which this attempt is recorded by the backend.
+    pub fn name(&self) -> String {
+        submission_name(&self.job_id, self.attempt)
+    }
+}
+
+/// `skyfleet-<job id>-<attempt>`: the backend-side name of an attempt.
+pub fn submission_name(job_id: &str, attempt: u32) -> String {
+    format!("skyfleet-{job_id}-{attempt}")
+}
+
+/// The backend's own id of a submission (a pid file key, a Slurm job id, a Ray submission id).
+/// The broker persists it and hands it back; it is opaque to everything but the backend.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct Handle(pub String);
+
+/// What the backend says about a submission.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum RemoteState {
+    /// Accepted, waiting for resources.
+    Pending,
+    Running,
+    Succeeded,
+    /// Finished with an error (non-zero exit, node failure...).
+    Failed {
+        reason: String,
+    },
+    Cancelled,
+    /// Preempted by the backend (spot reclaim, Slurm preemption).
+    Preempted,
+    /// The backend does not know this handle (any more).
+    Lost,
+}
+
+impl RemoteState {
+    /// Succeeded, failed, cancelled, preempted or lost: nothing more will happen to it.
+    pub fn is_terminal(&self) -> bool {
+        !matches!(self, RemoteState::Pending | RemoteState::Running)
+    }
+}
+
+/// A submission the backend knows about, found by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub handle: Handle,
+    pub name: String,
+    pub state: RemoteState,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The backend cannot be reached or is not healthy (counts against the cluster's health).
+    #[error("{backend} unreachable: {detail}")]
+    Unreachable {
+        backend: &'static str,
+        detail: String,
+    },
+    /// The backend refused this submission (bad spec, too large for the cluster).
+    #[error("{backend} rejected the job: {detail}")]
+    Rejected {
+        backend: &'static str,
+        detail: String,
+    },
+    /// Anything else, with the backend's own words.
+    #[error("{backend}: {detail}")]
+    Other {
+        backend: &'static str,
+        detail: String,
+    },
+}
+
+/// One backend. Implementations must be safe to call from several threads at once.
+pub trait Executor: Send + Sync {
+    /// `local`, `slurm` or `ray`.
+    fn kind(&self) -> &'static str;
+    /// Ok when the backend answers and can take work. Cheap: the broker calls it every few seconds.
+    fn health(&self) -> Result<(), ExecError>;
+    /// Submit one attempt. Must not block until the job finishes.
+    fn submit(&self, spec: &LaunchSpec) -> Result<Handle, ExecError>;
+    /// The state of a submission made earlier (possibly by an earlier broker process).
+    fn status(&self, handle: &Handle) -> Result<RemoteState, ExecError>;
+    /// Cancel a submission. Cancelling something already finished or unknown is Ok.
+    fn cancel(&self, handle: &Handle) -> Result<(), ExecError>;
+    /// Every submission of this backend whose name starts with `prefix` (e.g. `skyfleet-` or
+    /// `skyfleet-<job id>-`), for adoption after a restart and for cleaning up stale copies.
+    fn find(&self, prefix: &str) -> Result<Vec<Found>, ExecError>;
+}
