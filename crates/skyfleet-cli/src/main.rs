@@ -7,6 +7,8 @@
 
 mod bench_cmd;
 mod catalog_cmd;
+mod commit_cmd;
+mod commit_svg;
 mod format;
 mod input;
 mod plan_cmd;
@@ -66,6 +68,9 @@ enum Command {
     Plan(plan_cmd::PlanArgs),
     /// Run the fleet through time on a job trace, with faults, and compare placement policies.
     Simulate(simulate_cmd::SimulateArgs),
+    /// Which contracts to sign: commitments optimised under uncertain demand, delivery and
+    /// prices, compared with baselines on expected cost, tail risk, stranded capacity and return.
+    Commit(commit_cmd::CommitArgs),
     /// List the built-in catalog's offers, the sources of its figures, or its data fixes.
     Catalog(catalog_cmd::CatalogArgs),
     /// Measure how placement time and memory grow with the size of the portfolio.
@@ -93,6 +98,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Plan(args) => plan_cmd::run(args, cli.quiet),
         Command::Simulate(args) => simulate_cmd::run(args, cli.quiet),
+        Command::Commit(args) => commit_cmd::run(args, cli.quiet),
         Command::Catalog(args) => catalog_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args, cli.quiet),
         Command::BenchOne(args) => bench_cmd::run_one(args),

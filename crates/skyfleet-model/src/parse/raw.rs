@@ -165,6 +165,10 @@ pub(crate) fn read(root: Reader<'_, '_>) -> RawFleet {
         inference: each(&root, "inference", super::raw_inference::read_inference),
         batch: each(&root, "batch", read_batch),
     };
+    // `[uncertainty]` and `[[candidate]]` belong to `skyfleet commit`, which reads them from the
+    // same file with the same reader (skyfleet-commit's `parse_commit`); `plan` ignores them.
+    root.raw("uncertainty", None);
+    root.raw("candidate", None);
     root.finish();
     fleet
 }

@@ -1,0 +1,407 @@
+//! `skyfleet commit`: which contracts to sign, planned under uncertainty.
+
+use crate::format::{pct, usd};
+use crate::table::{Align, Table};
+use crate::{commit_svg, input, note, stdout, Invalid};
+use anyhow::Context;
+use skyfleet_commit::{CommitReport, Model, Options, SaaOptions, Stage, SweepParam, SweepPoint};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  skyfleet commit examples/frontier-lab.toml
+  skyfleet commit examples/frontier-lab.toml --scenarios 10000 --seed 7 --out commit-report/
+  skyfleet commit examples/frontier-lab.toml --json > commit.json
+  skyfleet commit examples/frontier-lab.toml --sweep volatility=0.05..0.4 --steps 5
+  skyfleet commit examples/frontier-lab.toml --lambda 0 --penalty 20
+
+The fleet file's [uncertainty] section says how demand, delivery, prices and providers may move,
+and its [[candidate]] tables list the contracts on offer (docs/commit.md). The commitment sizes
+are chosen by a two-stage stochastic program over --saa-scenarios scenarios (expected cost plus
+lambda * CVaR_alpha), then that portfolio and four baselines are evaluated on --scenarios fresh
+scenarios. The table shows the out-of-sample figures. Same seed, same output, byte for byte.")]
+pub struct CommitArgs {
+    /// The fleet file, with [uncertainty] and [[candidate]] sections (docs/commit.md).
+    pub file: PathBuf,
+    /// Out-of-sample scenarios the portfolios are evaluated on.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub scenarios: u64,
+    /// Scenarios of the sample average approximation (the optimisation).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub saa_scenarios: u64,
+    /// Seed of every random draw.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Override the file's risk weight lambda (objective: expected cost + lambda * CVaR_alpha).
+    #[arg(long)]
+    pub lambda: Option<f64>,
+    /// Override the file's CVaR level alpha, in (0, 1).
+    #[arg(long)]
+    pub alpha: Option<f64>,
+    /// Override the unmet-demand penalty, USD per reference GPU-hour.
+    #[arg(long)]
+    pub penalty: Option<f64>,
+    /// Write report.json, a CSV per portfolio and fan charts (SVG) into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Re-optimise over a range of one parameter: volatility=LO..HI (demand volatility),
+    /// delay=LO..HI (months late, every contract), or price=LO..HI (market price volatility).
+    #[arg(long, value_name = "PARAM=LO..HI")]
+    pub sweep: Option<String>,
+    /// Points of the sweep, evenly spaced, ends included.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(2..=50))]
+    pub steps: u64,
+    /// Worker threads for the evaluation (results do not depend on it).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub threads: u64,
+}
+
+pub fn run(args: &CommitArgs, quiet: bool) -> anyhow::Result<()> {
+    let fleet = input::read_fleet(&args.file)?;
+    let path = args.file.display().to_string();
+    let src = std::fs::read_to_string(&args.file)?;
+    let mut spec = skyfleet_commit::parse_commit(&src, &path, &fleet).map_err(|errors| {
+        for d in &errors.0 {
+            eprintln!("{d}");
+        }
+        input::problems(&path, errors.0.len())
+    })?;
+    if let Some(l) = args.lambda {
+        if !(l >= 0.0 && l.is_finite()) {
+            return Err(Invalid(format!("--lambda must be a number >= 0, found {l}")).into());
+        }
+        spec.risk.lambda = l;
+    }
+    if let Some(a) = args.alpha {
+        if !(a > 0.0 && a < 1.0) {
+            return Err(Invalid(format!("--alpha must be in (0, 1), found {a}")).into());
+        }
+        spec.risk.alpha = a;
+    }
+    if let Some(p) = args.penalty {
+        if !(p >= 0.0 && p.is_finite()) {
+            return Err(Invalid(format!("--penalty must be a number >= 0, found {p}")).into());
+        }
+        spec.risk.unmet_usd_per_ref_gpu_hour = p;
+    }
+    if spec.candidates.is_empty() {
+        note(
+            quiet,
+            &format!("note: {path} has no [[candidate]] contracts: only the existing portfolio is evaluated"),
+        );
+    }
+    let opts = Options {
+        scenarios: args.scenarios as usize,
+        saa: SaaOptions {
+            scenarios: args.saa_scenarios as usize,
+            seed: args.seed,
+            ..SaaOptions::default()
+        },
+        threads: args.threads as usize,
+    };
+    let start = Instant::now();
+    let clock = move || start.elapsed().as_secs_f64();
+    let bar = Progress::new(quiet);
+
+    if let Some(sweep) = &args.sweep {
+        let (param, lo, hi) = parse_sweep(sweep)?;
+        let steps = args.steps as usize;
+        let values: Vec<f64> = (0..steps)
+            .map(|i| lo + (hi - lo) * i as f64 / (steps - 1) as f64)
+            .collect();
+        let points = skyfleet_commit::sweep(&fleet, &spec, param, &values, &opts, &clock, &|i| {
+            bar.line(&format!("sweeping {} {i}/{steps}", param.as_str()))
+        });
+        bar.clear();
+        if args.json {
+            let v = serde_json::json!({ "parameter": param.as_str(), "points": points });
+            return stdout(&format!("{}\n", serde_json::to_string_pretty(&v)?));
+        }
+        return stdout(&sweep_table(param, &points));
+    }
+
+    let model = Model::new(&fleet, &spec);
+    let report = skyfleet_commit::run(&fleet.name, &model, &opts, &clock, &|s| match s {
+        Stage::Optimising => bar.line("optimising commitments (sample average approximation)"),
+        Stage::Evaluating { done, total } => bar.line(&format!(
+            "evaluating out of sample {done}/{total} scenarios"
+        )),
+    });
+    bar.clear();
+    let seconds = clock();
+    if let Some(dir) = &args.out {
+        write_out(dir, &report)?;
+        note(
+            quiet,
+            &format!(
+                "wrote report.json, CSVs and fan charts to {}",
+                dir.display()
+            ),
+        );
+    }
+    if args.json {
+        stdout(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
+        note(quiet, &format!("took {seconds:.2} s"));
+        Ok(())
+    } else {
+        stdout(&render(&report, &path))?;
+        note(quiet, &format!("took {seconds:.2} s"));
+        Ok(())
+    }
+}
+
+fn parse_sweep(s: &str) -> anyhow::Result<(SweepParam, f64, f64)> {
+    let bad = || {
+        Invalid(format!(
+            "--sweep expects PARAM=LO..HI with PARAM one of volatility, delay, price (e.g. volatility=0.05..0.4), found `{s}`"
+        ))
+    };
+    let (name, range) = s.split_once('=').ok_or_else(bad)?;
+    let param = SweepParam::parse(name.trim()).ok_or_else(bad)?;
+    let (lo, hi) = range.split_once("..").ok_or_else(bad)?;
+    let lo: f64 = lo.trim().parse().map_err(|_| bad())?;
+    let hi: f64 = hi.trim().parse().map_err(|_| bad())?;
+    let max = if param == SweepParam::Delay {
+        120.0
+    } else {
+        2.0
+    };
+    if !(lo >= 0.0 && hi >= lo && hi <= max) {
+        return Err(Invalid(format!(
+            "--sweep {}: the range must satisfy 0 <= LO <= HI <= {max}, found {lo}..{hi}",
+            param.as_str()
+        ))
+        .into());
+    }
+    Ok((param, lo, hi))
+}
+
+/// The side-by-side table.
+pub fn render(r: &CommitReport, path: &str) -> String {
+    let s = &r.settings;
+    let mut out = format!(
+        "{} ({path}): {} portfolios, evaluated out of sample on {} scenarios (seed {})\n",
+        r.fleet,
+        r.rows.len(),
+        s.scenarios,
+        s.seed
+    );
+    out.push_str(&format!(
+        "optimised by SAA on {} scenarios: objective = E[cost] + {} x CVaR{:.0}, unmet demand at ${}/ref GPU-h\n",
+        s.saa_scenarios,
+        s.lambda,
+        s.alpha * 100.0,
+        s.unmet_usd_per_ref_gpu_hour
+    ));
+    out.push_str(&format!(
+        "  master LP {} columns x {} rows after {} iterations over {} tier assignments, solver {:.2} s, gap {:.4}% (extensive form would be {} x {})\n\n",
+        r.saa.master_columns,
+        r.saa.master_rows,
+        r.saa.iterations,
+        r.saa.tier_assignments_tried,
+        r.saa.solver_seconds,
+        r.saa.relative_gap * 100.0,
+        r.saa.extensive_columns,
+        r.saa.extensive_rows
+    ));
+    let mut t = Table::new(&[
+        ("portfolio", Align::Left),
+        ("new GPUs", Align::Right),
+        ("E[cost]", Align::Right),
+        ("P50", Align::Right),
+        ("P95", Align::Right),
+        ("CVaR95", Align::Right),
+        ("objective", Align::Right),
+        ("stranded GPU-h", Align::Right),
+        ("stranded $", Align::Right),
+        ("P(unmet>1%)", Align::Right),
+        ("E[return]", Align::Right),
+        ("provider share", Align::Left),
+    ]);
+    for row in &r.rows {
+        let shares = row
+            .provider_share
+            .iter()
+            .map(|(p, x)| format!("{p} {}", pct(*x)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        t.row(vec![
+            row.portfolio.clone(),
+            crate::format::count(row.committed_gpus),
+            usd(row.expected_cost),
+            usd(row.p50_cost),
+            usd(row.p95_cost),
+            usd(row.cvar95_cost),
+            usd(row.objective),
+            crate::format::eng(row.expected_stranded_gpu_hours, ""),
+            usd(row.expected_stranded_usd),
+            pct(row.p_unmet_over_1pct),
+            usd(row.expected_return),
+            shares,
+        ]);
+    }
+    out.push_str(&t.render(0));
+    out.push_str("\ncommitments (GPUs at the tier price, USD per GPU-hour):\n");
+    let mut c = Table::new(
+        &std::iter::once(("portfolio", Align::Left))
+            .chain(
+                r.rows[0]
+                    .commitments
+                    .iter()
+                    .map(|c| (c.candidate.as_str(), Align::Right)),
+            )
+            .collect::<Vec<_>>(),
+    );
+    for row in &r.rows {
+        let mut cells = vec![row.portfolio.clone()];
+        cells.extend(row.commitments.iter().map(|c| {
+            if c.gpus > 0.5 {
+                format!(
+                    "{} @ ${:.2}",
+                    crate::format::count(c.gpus),
+                    c.usd_per_gpu_hour
+                )
+            } else {
+                "-".to_string()
+            }
+        }));
+        c.row(cells);
+    }
+    out.push_str(&c.render(2));
+    out.push_str(
+        "\ncost = commitments + recourse + priced footprint + unmet penalty; CVaR95 = P95 + E[(cost - P95)+]/0.05 (docs/commit.md)\n",
+    );
+    out
+}
+
+fn sweep_table(param: SweepParam, points: &[SweepPoint]) -> String {
+    let mut cols = vec![(param.as_str(), Align::Right), ("new GPUs", Align::Right)];
+    let names: Vec<String> = points
+        .first()
+        .map(|p| {
+            p.row
+                .commitments
+                .iter()
+                .map(|c| c.candidate.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    cols.extend(names.iter().map(|n| (n.as_str(), Align::Right)));
+    cols.extend([
+        ("E[cost]", Align::Right),
+        ("CVaR95", Align::Right),
+        ("stranded $", Align::Right),
+        ("P(unmet>1%)", Align::Right),
+    ]);
+    let mut t = Table::new(&cols);
+    for p in points {
+        let mut cells = vec![
+            format!("{:.3}", p.value),
+            crate::format::count(p.row.committed_gpus),
+        ];
+        cells.extend(
+            p.row
+                .commitments
+                .iter()
+                .map(|c| crate::format::count(c.gpus)),
+        );
+        cells.extend([
+            usd(p.row.expected_cost),
+            usd(p.row.cvar95_cost),
+            usd(p.row.expected_stranded_usd),
+            pct(p.row.p_unmet_over_1pct),
+        ]);
+        t.row(cells);
+    }
+    format!(
+        "sweep of {}: the optimised portfolio at each value, evaluated out of sample\n{}",
+        param.as_str(),
+        t.render(0)
+    )
+}
+
+fn write_out(dir: &Path, r: &CommitReport) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))
+    };
+    write(
+        "report.json",
+        &format!("{}\n", serde_json::to_string_pretty(r)?),
+    )?;
+    for (k, row) in r.rows.iter().enumerate() {
+        let slug = slug(&row.portfolio);
+        write(&format!("{slug}.csv"), &csv(r, k))?;
+        write(&format!("fan-{slug}.svg"), &commit_svg::fan(r, k))?;
+    }
+    Ok(())
+}
+
+/// `commit to P90 demand` -> `commit-to-p90-demand`.
+pub fn slug(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    s.split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+fn csv(r: &CommitReport, k: usize) -> String {
+    let f = &r.fan;
+    let mut out = String::from(
+        "month,demand_mean,demand_p5,demand_p50,demand_p95,committed_mean,recourse_mean,unmet_mean,stranded_gpu_hours_mean\n",
+    );
+    for (t, m) in f.months.iter().enumerate() {
+        out.push_str(&format!(
+            "{m},{:.0},{:.0},{:.0},{:.0},{:.0},{:.0},{:.0},{:.0}\n",
+            f.demand_mean[t],
+            f.demand_p5[t],
+            f.demand_p50[t],
+            f.demand_p95[t],
+            f.committed[k][t],
+            f.market[k][t],
+            f.unmet[k][t],
+            f.stranded_gpu_hours[k][t]
+        ));
+    }
+    out
+}
+
+/// A status line on stderr for a person watching (not with --quiet, not into a pipe).
+struct Progress {
+    enabled: bool,
+}
+
+impl Progress {
+    fn new(quiet: bool) -> Self {
+        Progress {
+            enabled: !quiet && std::io::stderr().is_terminal(),
+        }
+    }
+    fn line(&self, text: &str) {
+        if self.enabled {
+            let _ = write!(std::io::stderr(), "\r\x1b[2K{text}");
+        }
+    }
+    fn clear(&self) {
+        if self.enabled {
+            let _ = write!(std::io::stderr(), "\r\x1b[2K");
+        }
+    }
+}
