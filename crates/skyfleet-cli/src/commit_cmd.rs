@@ -135,6 +135,10 @@ pub fn run(args: &CommitArgs, quiet: bool) -> anyhow::Result<()> {
     });
     bar.clear();
     let seconds = clock();
+    let took = format!(
+        "took {seconds:.2} s, of which the master LP solver {:.2} s",
+        report.saa.solver_seconds
+    );
     if let Some(dir) = &args.out {
         write_out(dir, &report)?;
         note(
@@ -147,11 +151,11 @@ pub fn run(args: &CommitArgs, quiet: bool) -> anyhow::Result<()> {
     }
     if args.json {
         stdout(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
-        note(quiet, &format!("took {seconds:.2} s"));
+        note(quiet, &took);
         Ok(())
     } else {
         stdout(&render(&report, &path))?;
-        note(quiet, &format!("took {seconds:.2} s"));
+        note(quiet, &took);
         Ok(())
     }
 }
@@ -200,12 +204,11 @@ pub fn render(r: &CommitReport, path: &str) -> String {
         s.unmet_usd_per_ref_gpu_hour
     ));
     out.push_str(&format!(
-        "  master LP {} columns x {} rows after {} iterations over {} tier assignments, solver {:.2} s, gap {:.4}% (extensive form would be {} x {})\n\n",
+        "  master LP {} columns x {} rows after {} iterations over {} tier assignments, gap {:.4}% (extensive form would be {} x {})\n\n",
         r.saa.master_columns,
         r.saa.master_rows,
         r.saa.iterations,
         r.saa.tier_assignments_tried,
-        r.saa.solver_seconds,
         r.saa.relative_gap * 100.0,
         r.saa.extensive_columns,
         r.saa.extensive_rows

@@ -325,3 +325,118 @@ fn mask_times_hides_wall_time_only() {
 
 #[path = "it/simulate.rs"]
 mod simulate;
+
+/// `skyfleet commit` on the example: the table (a golden), the same bytes for the same seed,
+/// and the files `--out` promises.
+#[test]
+fn commit_frontier_lab_golden_deterministic_with_out_files() {
+    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("commit-report");
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let out_arg = out_dir.display().to_string();
+    let args = [
+        "commit",
+        "examples/frontier-lab.toml",
+        "--scenarios",
+        "2000",
+        "--saa-scenarios",
+        "100",
+        "--seed",
+        "7",
+        "--quiet",
+    ];
+    let a = skyfleet(&[&args[..], &["--out", &out_arg]].concat());
+    assert!(a.status.success(), "{}", text(&a.stderr));
+    let b = skyfleet(&args);
+    assert_eq!(a.stdout, b.stdout, "same seed, same bytes");
+    check(
+        &text(&a.stdout),
+        expect_file!["golden/commit-frontier-lab.txt"],
+    );
+    for f in [
+        "report.json",
+        "optimised.csv",
+        "no-new-commitments.csv",
+        "commit-to-mean-demand.csv",
+        "commit-to-p90-demand.csv",
+        "fan-optimised.svg",
+        "fan-commit-to-p90-demand.svg",
+    ] {
+        let p = out_dir.join(f);
+        assert!(p.exists(), "--out wrote no {f}");
+    }
+    let csv = std::fs::read_to_string(out_dir.join("optimised.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 37, "a header and one line per month");
+    let svg = std::fs::read_to_string(out_dir.join("fan-optimised.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>") && svg.contains("<polygon")
+    );
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["rows"].as_array().unwrap().len(), 5);
+    assert_eq!(json["settings"]["scenarios"], 2000);
+}
+
+#[test]
+fn commit_rejects_bad_settings_and_bad_sections_with_exit_2() {
+    let o = skyfleet(&[
+        "commit",
+        "examples/frontier-lab.toml",
+        "--sweep",
+        "wobble=0..1",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("PARAM one of volatility, delay, price"),
+        "{}",
+        text(&o.stderr)
+    );
+    let src = format!(
+        "{SMALL_FLEET}\n[uncertainty]\nlambda = -1\n\n[[candidate]]\nid = \"x\"\nsite = \"gcp/nowhere\"\n"
+    );
+    let f = temp_fleet("bad-commit.toml", &src);
+    let o = skyfleet(&["commit", f.to_str().unwrap()]);
+    let err = text(&o.stderr);
+    println!("{err}");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        err.contains("uncertainty.lambda: expected a number >= 0"),
+        "{err}"
+    );
+    assert!(
+        err.contains("candidate[0].site: unknown site `gcp/nowhere`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("candidate[0].accelerator: missing required field `accelerator`"),
+        "{err}"
+    );
+    assert!(err.contains("bad-commit.toml has 8 problems"), "{err}");
+}
+
+#[test]
+fn commit_sweep_prints_one_row_per_value() {
+    let o = skyfleet(&[
+        "commit",
+        "examples/frontier-lab.toml",
+        "--sweep",
+        "volatility=0.05..0.4",
+        "--steps",
+        "3",
+        "--scenarios",
+        "500",
+        "--saa-scenarios",
+        "50",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let t = text(&o.stdout);
+    println!("{t}");
+    assert!(t.starts_with("sweep of volatility"), "{t}");
+    for v in ["0.050", "0.225", "0.400"] {
+        assert!(
+            t.lines().any(|l| l.trim_start().starts_with(v)),
+            "no row for {v}: {t}"
+        );
+    }
+}

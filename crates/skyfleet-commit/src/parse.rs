@@ -212,7 +212,7 @@ fn uncertainty(u: Reader<'_, '_>, fleet: &Fleet, spec: &mut CommitSpec) {
                 None
             }
         };
-        let (Some(target), Some(months), Some(probability)) = (target, months, probability) else {
+        let (Some(months), Some(probability)) = (months, probability) else {
             continue;
         };
         if let Some(bad) = months.v.iter().find(|m| m.fract() != 0.0 || **m > 120.0) {
@@ -237,6 +237,7 @@ fn uncertainty(u: Reader<'_, '_>, fleet: &Fleet, spec: &mut CommitSpec) {
             );
             continue;
         }
+        let Some(target) = target else { continue };
         spec.delays.push(Delay {
             target,
             months: months.v.iter().map(|m| *m as u32).collect(),

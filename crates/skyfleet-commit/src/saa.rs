@@ -57,6 +57,9 @@ pub struct SaaStats {
     /// scenario and month), for comparison.
     pub extensive_columns: usize,
     pub extensive_rows: usize,
+    /// Wall time in the master LP solver. Not serialised: the report is the same bytes for
+    /// the same seed; the command prints this on stderr.
+    #[serde(skip)]
     pub solver_seconds: f64,
     /// In-sample objective of the chosen portfolio, and the master's lower bound for its tier
     /// assignment.
@@ -181,7 +184,16 @@ pub fn optimise(model: &Model, opts: &SaaOptions, clock: &dyn Fn() -> f64) -> Sa
             break;
         }
     }
-    let (portfolio, objective, lower_bound) = best;
+    let (mut portfolio, objective, lower_bound) = best;
+    // Interior-point answers sit a hair inside their bounds; snap what is within 0.01 GPU.
+    for (j, x) in portfolio.gpus.iter_mut().enumerate() {
+        let (lo, hi) = model.spec.candidates[j].tier_range(tiers[j]);
+        for end in [lo, hi] {
+            if (*x - end).abs() < 0.01 {
+                *x = end;
+            }
+        }
+    }
     saa.stats.objective = objective;
     saa.stats.lower_bound = lower_bound;
     saa.stats.relative_gap = (objective - lower_bound).max(0.0) / objective.abs().max(1.0);
@@ -333,4 +345,16 @@ impl Saa<'_> {
             Err(_) => (ranges.iter().map(|r| r.0).collect(), f64::NEG_INFINITY),
         }
     }
+}
+
+/// CVaR_α of `p` on the SAA's own scenarios (the in-sample risk the optimisation traded off).
+pub fn in_sample_cvar(model: &Model, opts: &SaaOptions, p: &Portfolio) -> f64 {
+    let mut ws = Workspace::default();
+    let losses = (0..opts.scenarios.max(1)).map(|s| {
+        let mut sc = std::mem::take(&mut ws.scenario);
+        sample_into(model, opts.seed, STREAM_SAA, s as u64, &mut sc);
+        ws.scenario = sc;
+        evaluate_scenario(model, &mut ws, p, Wants::none()).cost
+    });
+    risk::cvar(&risk::sorted(losses), model.spec.risk.alpha)
 }
