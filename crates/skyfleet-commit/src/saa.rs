@@ -306,20 +306,20 @@ impl Saa<'_> {
         lp.constant = (0..s_n).map(|s| fixed_pay(s) / m).sum::<f64>() * sf;
         if self.lambda > 0.0 {
             let eta = lp.add_var("eta", self.lambda, None);
-            for s in 0..s_n {
+            for (s, &r_s) in r.iter().enumerate() {
                 let w = lp.add_var(format!("w{s}"), self.lambda * sf / (1.0 - self.alpha), None);
                 // w_s - Σ pay_sj y_j span_j - r_s + eta >= fixed_pay_s
-                let mut terms = vec![(w, 1.0), (r[s], -1.0), (eta, 1.0)];
+                let mut terms = vec![(w, 1.0), (r_s, -1.0), (eta, 1.0)];
                 for j in 0..j_n {
                     terms.push((y[j], -self.hours[s][j] * prices[j] * span[j] / m));
                 }
                 lp.add_row(format!("tail{s}"), terms, Sense::Ge, fixed_pay(s) / m);
             }
         }
-        for s in 0..s_n {
-            for (k, c) in self.cuts[s].iter().enumerate() {
+        for (s, (&r_s, cuts)) in r.iter().zip(&self.cuts).enumerate() {
+            for (k, c) in cuts.iter().enumerate() {
                 // r_s >= (constant + Σ slope_j (lo_j + span_j y_j)) / m
-                let mut terms = vec![(r[s], 1.0)];
+                let mut terms = vec![(r_s, 1.0)];
                 let mut rhs = c.constant;
                 for j in 0..j_n {
                     rhs += c.slope[j] * ranges[j].0;
