@@ -1,16 +1,17 @@
 //! The workspace's architecture invariants, checked on the source tree.
 //!
-//! The pure crates (model, catalog, placement) do no I/O and never depend on an async
+//! The pure crates (model, catalog, placement, sim, commit) do no I/O and never depend on an async
 //! runtime, a database or an HTTP client. This reads their manifests and sources, so a change
 //! that breaks the rule fails here with the file and line that broke it.
 
 use std::path::{Path, PathBuf};
 
-const PURE: [&str; 4] = [
+const PURE: [&str; 5] = [
     "skyfleet-model",
     "skyfleet-catalog",
     "skyfleet-placement",
     "skyfleet-sim",
+    "skyfleet-commit",
 ];
 
 /// Dependencies a pure crate may never have (normal or build dependencies).
