@@ -13,8 +13,14 @@
 //!
 //! See `docs/broker.md`.
 
+pub mod api;
+pub mod broker;
 pub mod config;
+pub mod executors;
 pub mod job;
 pub mod jobfile;
+pub mod metrics;
 pub mod placement;
+pub mod reconciler;
 pub mod state;
+pub mod store;

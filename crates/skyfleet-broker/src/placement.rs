@@ -203,7 +203,11 @@ impl Scheduler {
                     continue;
                 }
                 why.could = true;
-                // What changes: health, drain, room, provider share, quota.
+                // What changes: quota, health, drain, room, provider share.
+                if held + gpus > quota {
+                    why.quota = Some((held, quota));
+                    break;
+                }
                 if !self.up[i] {
                     why.down += 1;
                 } else if self.drained[i] {
@@ -215,8 +219,6 @@ impl Scheduler {
                         > cap * capacity as f64 + 1e-9
                 }) {
                     why.share += 1;
-                } else if held + gpus > quota {
-                    why.quota = Some((held, quota));
                 } else {
                     let key = (c.pricing != OfferKind::Contract, self.cost[i] * gpus as f64);
                     let better = best

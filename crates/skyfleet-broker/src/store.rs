@@ -1,0 +1,584 @@
+//! Durable state: jobs, their transitions, stale copies, run stretches and drained clusters.
+//!
+//! One store over sqlx's `Any` driver: SQLite (a file, WAL journal, `synchronous = NORMAL`, which
+//! survives `kill -9` of the broker: a committed transaction is in the WAL before `COMMIT`
+//! returns) or PostgreSQL. One set of migrations (`migrations/*.sql`, embedded) in portable SQL
+//! serves both. Every transition is a compare-and-set on (state, attempt), written with its
+//! event row in one transaction, so two writers can never both apply one.
+
+use crate::job::JobSpec;
+use crate::state::{Core, JobState};
+use serde::Serialize;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::{AnyPool, Executor as _, Row};
+use std::borrow::Cow;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The migrations, embedded: one list for SQLite and PostgreSQL.
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "jobs", include_str!("../migrations/0001_jobs.sql"))];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("job {id}: stored spec is unreadable: {detail}")]
+    Corrupt { id: String, detail: String },
+    #[error("unsupported database URL `{0}`: give a file path, sqlite://PATH or postgres://...")]
+    Url(String),
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobRow {
+    pub id: String,
+    pub tenant: String,
+    pub idempotency_key: String,
+    pub name: String,
+    pub spec: JobSpec,
+    #[serde(flatten)]
+    pub core: Core,
+    pub provider: Option<String>,
+    /// GPUs held (placed, submitted, running) or last held.
+    pub gpus: u32,
+    pub usd_per_gpu_hour: Option<f64>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// A transition as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventRow {
+    pub at_ms: i64,
+    pub event: String,
+    pub from: String,
+    pub to: String,
+    pub cluster: Option<String>,
+    pub attempt: u32,
+    pub detail: Option<String>,
+}
+
+/// A stretch of time a job ran (or runs: `end_ms` is None) on a cluster.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunRow {
+    pub job_id: String,
+    pub attempt: u32,
+    pub cluster: String,
+    pub provider: String,
+    pub gpus: u32,
+    pub usd_per_gpu_hour: f64,
+    pub start_ms: i64,
+    pub end_ms: Option<i64>,
+}
+
+/// Where a placement put a job, for the row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaceInfo {
+    pub provider: String,
+    pub gpus: u32,
+    pub usd_per_gpu_hour: f64,
+}
+
+/// A copy that may still run on a cluster, to cancel there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleCopy {
+    pub job_id: String,
+    pub cluster: String,
+    pub attempt: u32,
+    pub handle: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: &'static str,
+}
+
+#[derive(Debug)]
+struct Embedded;
+
+impl<'s> MigrationSource<'s> for Embedded {
+    fn resolve(
+        self,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<Vec<Migration>, sqlx::error::BoxDynError>>
+                + Send
+                + 's,
+        >,
+    > {
+        Box::pin(async {
+            Ok(MIGRATIONS
+                .iter()
+                .map(|(v, d, sql)| {
+                    Migration::new(
+                        *v,
+                        Cow::Borrowed(*d),
+                        MigrationType::Simple,
+                        Cow::Borrowed(*sql),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+/// The sqlx URL for `--db`: a file path (SQLite), `sqlite://...` or `postgres://...`.
+pub fn db_url(arg: &str) -> Result<(String, &'static str), StoreError> {
+    if arg.starts_with("postgres://") || arg.starts_with("postgresql://") {
+        Ok((arg.to_string(), "postgres"))
+    } else if arg.starts_with("sqlite:") {
+        Ok((arg.to_string(), "sqlite"))
+    } else if arg.contains("://") {
+        Err(StoreError::Url(arg.to_string()))
+    } else {
+        Ok((format!("sqlite://{arg}?mode=rwc"), "sqlite"))
+    }
+}
+
+const JOB_COLS: &str = "id, tenant, idempotency_key, name, spec, state, cluster, provider, gpus, \
+                        usd_per_gpu_hour, attempt, handle, reason, created_ms, updated_ms";
+
+impl Store {
+    /// Opens (creating a SQLite file if needed) and migrates.
+    pub async fn open(arg: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (url, backend) = db_url(arg)?;
+        let sqlite = backend == "sqlite";
+        let pool = AnyPoolOptions::new()
+            .max_connections(if sqlite { 4 } else { 16 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        if sqlite {
+            pool.execute("PRAGMA journal_mode = WAL").await?;
+        }
+        Migrator::new(Embedded).await?.run(&pool).await?;
+        Ok(Store { pool, backend })
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// SQLite's journal mode (`wal`), for tests; None on PostgreSQL.
+    pub async fn journal_mode(&self) -> Result<Option<String>, StoreError> {
+        if self.backend != "sqlite" {
+            return Ok(None);
+        }
+        let row = sqlx::query("PRAGMA journal_mode")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Some(row.try_get::<String, _>(0)?))
+    }
+
+    /// Inserts a new job with its first state, unless (tenant, idempotency key) exists. Returns
+    /// the stored job and whether this call created it.
+    pub async fn insert_job(&self, job: &JobRow) -> Result<(JobRow, bool), StoreError> {
+        let spec = serde_json::to_string(&job.spec).expect("a JobSpec serializes");
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "INSERT INTO jobs (id, tenant, idempotency_key, name, spec, state, cluster, provider, \
+             gpus, usd_per_gpu_hour, attempt, handle, reason, created_ms, updated_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&job.id)
+        .bind(&job.tenant)
+        .bind(&job.idempotency_key)
+        .bind(&job.name)
+        .bind(&spec)
+        .bind(job.core.state.as_str())
+        .bind(job.core.cluster.clone())
+        .bind(job.provider.clone())
+        .bind(job.gpus as i64)
+        .bind(job.usd_per_gpu_hour)
+        .bind(job.core.attempt as i64)
+        .bind(job.core.handle.clone())
+        .bind(job.core.reason.clone())
+        .bind(job.created_ms)
+        .bind(job.updated_ms)
+        .execute(&mut *tx)
+        .await?;
+        let created = done.rows_affected() == 1;
+        if created {
+            // Placed at once: record both steps, as the state machine takes them.
+            let created_as = Core {
+                state: JobState::Pending,
+                cluster: None,
+                ..job.core.clone()
+            };
+            insert_event(
+                &mut tx,
+                &job.id,
+                job.created_ms,
+                "create",
+                "new",
+                &created_as,
+                None,
+            )
+            .await?;
+            if job.core.state == JobState::Placed {
+                insert_event(
+                    &mut tx,
+                    &job.id,
+                    job.created_ms,
+                    "place",
+                    "pending",
+                    &job.core,
+                    None,
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            return Ok((job.clone(), true));
+        }
+        tx.rollback().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {JOB_COLS} FROM jobs WHERE tenant = $1 AND idempotency_key = $2"
+        ))
+        .bind(&job.tenant)
+        .bind(&job.idempotency_key)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((job_row(&row)?, false))
+    }
+
+    /// Moves `job` (as read) to `to`, if it is still in the state and attempt it was read in.
+    /// Records the event; opens or closes a run stretch when the job starts or stops running.
+    /// Returns false (and changes nothing) if someone else moved it first.
+    pub async fn transition(
+        &self,
+        job: &JobRow,
+        to: &Core,
+        event: &str,
+        place: Option<&PlaceInfo>,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE jobs SET state = $1, cluster = $2, attempt = $3, handle = $4, reason = $5, \
+             updated_ms = $6, provider = COALESCE($7, provider), gpus = COALESCE($8, gpus), \
+             usd_per_gpu_hour = COALESCE($9, usd_per_gpu_hour) \
+             WHERE id = $10 AND state = $11 AND attempt = $12",
+        )
+        .bind(to.state.as_str())
+        .bind(to.cluster.clone())
+        .bind(to.attempt as i64)
+        .bind(to.handle.clone())
+        .bind(to.reason.clone())
+        .bind(at_ms)
+        .bind(place.map(|p| p.provider.clone()))
+        .bind(place.map(|p| p.gpus as i64))
+        .bind(place.map(|p| p.usd_per_gpu_hour))
+        .bind(&job.id)
+        .bind(job.core.state.as_str())
+        .bind(job.core.attempt as i64)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_event(
+            &mut tx,
+            &job.id,
+            at_ms,
+            event,
+            job.core.state.as_str(),
+            to,
+            None,
+        )
+        .await?;
+        let was = job.core.state == JobState::Running;
+        let is = to.state == JobState::Running;
+        if is && !was {
+            sqlx::query(
+                "INSERT INTO runs (job_id, attempt, cluster, provider, gpus, usd_per_gpu_hour, \
+                 start_ms, end_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL) ON CONFLICT DO NOTHING",
+            )
+            .bind(&job.id)
+            .bind(to.attempt as i64)
+            .bind(to.cluster.clone().unwrap_or_default())
+            .bind(job.provider.clone().unwrap_or_default())
+            .bind(job.gpus as i64)
+            .bind(job.usd_per_gpu_hour.unwrap_or(0.0))
+            .bind(at_ms)
+            .execute(&mut *tx)
+            .await?;
+        } else if was && !is {
+            sqlx::query("UPDATE runs SET end_ms = $1 WHERE job_id = $2 AND attempt = $3")
+                .bind(at_ms)
+                .bind(&job.id)
+                .bind(job.core.attempt as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<JobRow>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {JOB_COLS} FROM jobs WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(job_row).transpose()
+    }
+
+    /// Jobs, newest first: a tenant's, or everyone's; at most `limit`.
+    pub async fn list(&self, tenant: Option<&str>, limit: u32) -> Result<Vec<JobRow>, StoreError> {
+        let rows = match tenant {
+            Some(t) => {
+                sqlx::query(&format!(
+                    "SELECT {JOB_COLS} FROM jobs WHERE tenant = $1 \
+                     ORDER BY created_ms DESC, id DESC LIMIT $2"
+                ))
+                .bind(t)
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {JOB_COLS} FROM jobs ORDER BY created_ms DESC, id DESC LIMIT $1"
+                ))
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(job_row).collect()
+    }
+
+    /// Every job not yet succeeded, failed or cancelled, oldest first.
+    pub async fn active(&self) -> Result<Vec<JobRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {JOB_COLS} FROM jobs WHERE state IN ('pending', 'placed', 'submitted', \
+             'running') ORDER BY created_ms, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_row).collect()
+    }
+
+    /// Count of jobs per state.
+    pub async fn counts(&self) -> Result<Vec<(JobState, u64)>, StoreError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let s: String = r.try_get(0)?;
+            let n: i64 = r.try_get(1)?;
+            if let Some(s) = JobState::parse(&s) {
+                out.push((s, n as u64));
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn events(&self, id: &str) -> Result<Vec<EventRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at_ms, event, from_state, to_state, cluster, attempt, detail \
+             FROM job_events WHERE job_id = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EventRow {
+                    at_ms: r.try_get(0)?,
+                    event: r.try_get(1)?,
+                    from: r.try_get(2)?,
+                    to: r.try_get(3)?,
+                    cluster: r.try_get(4)?,
+                    attempt: r.try_get::<i64, _>(5)? as u32,
+                    detail: r.try_get(6)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    pub async fn add_stale(&self, s: &StaleCopy) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO stale_copies (job_id, cluster, attempt, handle) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&s.job_id)
+        .bind(&s.cluster)
+        .bind(s.attempt as i64)
+        .bind(s.handle.clone())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn stale_on(&self, cluster: &str) -> Result<Vec<StaleCopy>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT job_id, cluster, attempt, handle FROM stale_copies WHERE cluster = $1 \
+             ORDER BY job_id, attempt",
+        )
+        .bind(cluster)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StaleCopy {
+                    job_id: r.try_get(0)?,
+                    cluster: r.try_get(1)?,
+                    attempt: r.try_get::<i64, _>(2)? as u32,
+                    handle: r.try_get(3)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    pub async fn remove_stale(&self, s: &StaleCopy) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM stale_copies WHERE job_id = $1 AND cluster = $2 AND attempt = $3")
+            .bind(&s.job_id)
+            .bind(&s.cluster)
+            .bind(s.attempt as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_drained(&self, cluster: &str, drained: bool) -> Result<(), StoreError> {
+        let q = if drained {
+            "INSERT INTO drained (cluster) VALUES ($1) ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM drained WHERE cluster = $1"
+        };
+        sqlx::query(q).bind(cluster).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn drained(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT cluster FROM drained ORDER BY cluster")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    /// Run stretches that overlap [since_ms, now): still running, or ended after `since_ms`.
+    pub async fn runs_since(&self, since_ms: i64) -> Result<Vec<RunRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT job_id, attempt, cluster, provider, gpus, usd_per_gpu_hour, start_ms, end_ms \
+             FROM runs WHERE end_ms IS NULL OR end_ms >= $1 ORDER BY start_ms, job_id",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RunRow {
+                    job_id: r.try_get(0)?,
+                    attempt: r.try_get::<i64, _>(1)? as u32,
+                    cluster: r.try_get(2)?,
+                    provider: r.try_get(3)?,
+                    gpus: r.try_get::<i64, _>(4)? as u32,
+                    usd_per_gpu_hour: r.try_get(5)?,
+                    start_ms: r.try_get(6)?,
+                    end_ms: r.try_get(7)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    /// Deletes everything (tests against a shared PostgreSQL database).
+    pub async fn wipe(&self) -> Result<(), StoreError> {
+        for t in ["jobs", "job_events", "stale_copies", "runs", "drained"] {
+            self.pool
+                .execute(format!("DELETE FROM {t}").as_str())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+async fn insert_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    at_ms: i64,
+    event: &str,
+    from: &str,
+    to: &Core,
+    detail: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO job_events (job_id, seq, at_ms, event, from_state, to_state, cluster, \
+         attempt, detail) VALUES ($1, (SELECT COUNT(*) FROM job_events WHERE job_id = $1), \
+         $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id)
+    .bind(at_ms)
+    .bind(event)
+    .bind(from)
+    .bind(to.state.as_str())
+    .bind(to.cluster.clone())
+    .bind(to.attempt as i64)
+    .bind(detail.map(str::to_string).or_else(|| to.reason.clone()))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn job_row(r: &AnyRow) -> Result<JobRow, StoreError> {
+    let id: String = r.try_get("id")?;
+    let spec: String = r.try_get("spec")?;
+    let spec: JobSpec = serde_json::from_str(&spec).map_err(|e| StoreError::Corrupt {
+        id: id.clone(),
+        detail: e.to_string(),
+    })?;
+    let state: String = r.try_get("state")?;
+    let state = JobState::parse(&state).ok_or_else(|| StoreError::Corrupt {
+        id: id.clone(),
+        detail: format!("unknown state `{state}`"),
+    })?;
+    Ok(JobRow {
+        tenant: r.try_get("tenant")?,
+        idempotency_key: r.try_get("idempotency_key")?,
+        name: r.try_get("name")?,
+        spec,
+        core: Core {
+            state,
+            cluster: r.try_get("cluster")?,
+            attempt: r.try_get::<i64, _>("attempt")? as u32,
+            handle: r.try_get("handle")?,
+            reason: r.try_get("reason")?,
+        },
+        provider: r.try_get("provider")?,
+        gpus: r.try_get::<i64, _>("gpus")? as u32,
+        usd_per_gpu_hour: r.try_get("usd_per_gpu_hour")?,
+        created_ms: r.try_get("created_ms")?,
+        updated_ms: r.try_get("updated_ms")?,
+        id,
+    })
+}

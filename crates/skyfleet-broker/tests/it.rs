@@ -1,0 +1,10 @@
+//! The broker's integration tests: one binary, a module per area.
+
+mod it {
+    pub mod api;
+    pub mod common;
+    pub mod failover;
+    pub mod fake;
+    pub mod setup;
+    pub mod store;
+}

@@ -1,0 +1,198 @@
+//! Reconciler, failover and adoption with in-memory executors (the real Slurm failover test
+//! lives in `slurm.rs` and needs the services).
+
+use super::setup::{reopen, world};
+use skyfleet_broker::job::{Choice, JobSpec, Spot};
+use skyfleet_broker::reconciler::tick;
+use skyfleet_broker::state::JobState;
+use skyfleet_exec::RemoteState;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+fn spec() -> JobSpec {
+    JobSpec {
+        name: "train".into(),
+        nodes: 1,
+        choices: vec![Choice {
+            accelerator: "H100".into(),
+            gpus_per_node: 8,
+            spot: Spot::Never,
+        }],
+        ordered: false,
+        max_usd_per_gpu_hour: None,
+        env: Default::default(),
+        setup: None,
+        run: "train.sh".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_dead_cluster_moves_its_job_and_the_stale_copy_is_cancelled_on_return() {
+    let w = world("failover").await;
+    let (job, _) = w
+        .broker
+        .submit("alice", Some("k".into()), spec())
+        .await
+        .unwrap();
+    assert_eq!(job.core.cluster.as_deref(), Some("a"));
+    tick(&w.broker).await.unwrap();
+    assert_eq!(w.a.live(), [format!("skyfleet-{}-0", job.id)]);
+    w.a.set(&job.id, 0, RemoteState::Running);
+    tick(&w.broker).await.unwrap();
+    assert_eq!(
+        w.broker
+            .store
+            .get(&job.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .core
+            .state,
+        JobState::Running
+    );
+
+    // Cluster a stops answering; after down_after it is marked down and the job moves to b.
+    w.a.down.store(true, Ordering::SeqCst);
+    tick(&w.broker).await.unwrap();
+    assert_eq!(
+        w.broker
+            .store
+            .get(&job.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .core
+            .state,
+        JobState::Running,
+        "not yet"
+    );
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    tick(&w.broker).await.unwrap();
+    let j = w.broker.store.get(&job.id).await.unwrap().unwrap();
+    assert_eq!(
+        (j.core.state, j.core.cluster.as_deref(), j.core.attempt),
+        (JobState::Placed, Some("b"), 1)
+    );
+    tick(&w.broker).await.unwrap();
+    let specs = w.b.specs();
+    assert_eq!(specs.len(), 1);
+    assert_eq!(specs[0].env["SKYFLEET_RESTART_COUNT"], "1");
+    assert_eq!(
+        specs[0].env["SKYFLEET_CHECKPOINT_DIR"],
+        format!("/tmp/skyfleet-it-ckpt/{}", job.id)
+    );
+    w.b.set(&job.id, 1, RemoteState::Running);
+    tick(&w.broker).await.unwrap();
+
+    // a comes back: its copy (still "running" there) is cancelled; only b's runs.
+    w.a.down.store(false, Ordering::SeqCst);
+    tick(&w.broker).await.unwrap();
+    assert!(
+        w.a.live().is_empty(),
+        "stale copy cancelled: {:?}",
+        w.a.live()
+    );
+    assert_eq!(w.b.live(), [format!("skyfleet-{}-1", job.id)]);
+    assert!(w.broker.store.stale_on("a").await.unwrap().is_empty());
+
+    // A restarted broker adopts the running job: no second submission anywhere.
+    let again = reopen(&w.db, &w.a, &w.b).await;
+    tick(&again).await.unwrap();
+    tick(&again).await.unwrap();
+    assert_eq!(w.b.specs().len(), 1, "adopted, not resubmitted");
+    w.b.set(&job.id, 1, RemoteState::Succeeded);
+    tick(&again).await.unwrap();
+    let j = again.store.get(&job.id).await.unwrap().unwrap();
+    assert_eq!((j.core.state, j.core.attempt), (JobState::Succeeded, 1));
+    let events: Vec<String> = again
+        .store
+        .events(&job.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| format!("{}>{}", e.event, e.to))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "create>pending",
+            "place>placed",
+            "submitted>submitted",
+            "started>running",
+            "cluster_down>pending",
+            "place>placed",
+            "submitted>submitted",
+            "started>running",
+            "succeeded>succeeded"
+        ]
+    );
+    assert_eq!(again.sched.lock().await.used(1), 0, "GPUs released");
+}
+
+#[tokio::test]
+async fn a_placed_job_submitted_before_a_crash_is_found_by_name_not_resubmitted() {
+    let w = world("adopt-placed").await;
+    let (job, _) = w.broker.submit("bob", None, spec()).await.unwrap();
+    // The executor has it (the broker died after submit, before recording the handle).
+    use skyfleet_exec::Executor;
+    let ls = skyfleet_exec::LaunchSpec {
+        job_id: job.id.clone(),
+        attempt: 0,
+        setup: None,
+        run: "x".into(),
+        env: Default::default(),
+        nodes: 1,
+        gpus_per_node: 8,
+        accelerator: "h100".into(),
+        workdir: None,
+    };
+    w.a.submit(&ls).unwrap();
+    let again = reopen(&w.db, &w.a, &w.b).await;
+    assert_eq!(
+        again.sched.lock().await.used(0),
+        8,
+        "usage rebuilt from the store"
+    );
+    tick(&again).await.unwrap();
+    assert_eq!(w.a.specs().len(), 1, "found by name");
+    assert_eq!(
+        again.store.get(&job.id).await.unwrap().unwrap().core.state,
+        JobState::Submitted
+    );
+}
+
+#[tokio::test]
+async fn preemption_requeues_and_failures_are_terminal() {
+    let w = world("preempt").await;
+    let (j1, _) = w
+        .broker
+        .submit("bob", Some("1".into()), spec())
+        .await
+        .unwrap();
+    let (j2, _) = w
+        .broker
+        .submit("bob", Some("2".into()), spec())
+        .await
+        .unwrap();
+    tick(&w.broker).await.unwrap();
+    w.a.set(&j1.id, 0, RemoteState::Preempted);
+    w.a.set(
+        &j2.id,
+        0,
+        RemoteState::Failed {
+            reason: "exit 3".into(),
+        },
+    );
+    tick(&w.broker).await.unwrap();
+    let j1 = w.broker.store.get(&j1.id).await.unwrap().unwrap();
+    let j2 = w.broker.store.get(&j2.id).await.unwrap().unwrap();
+    assert_eq!(
+        (j1.core.state, j1.core.attempt),
+        (JobState::Placed, 1),
+        "requeued and placed again"
+    );
+    assert_eq!(
+        (j2.core.state, j2.core.reason.as_deref()),
+        (JobState::Failed, Some("exit 3"))
+    );
+}
