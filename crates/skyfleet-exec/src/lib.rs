@@ -8,9 +8,25 @@
 //! Every submission carries a name, `skyfleet-<job id>-<attempt>`, that the backend records, so
 //! that a restarted broker can find (adopt) what it submitted before it died, and cancel stale
 //! copies on a cluster that comes back after failover.
+//!
+//! Backends are built from an [`ExecutorConfig`] (what a cluster's `executor` table in the
+//! broker config deserializes into) by [`build`]. docs/executors.md describes each backend, how
+//! it keeps its promises across a broker restart, and the real services its tests run against.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+mod cmd;
+pub mod local;
+pub mod ray;
+pub mod script;
+pub mod slurm;
+pub mod testing;
+
+pub use local::{LocalConfig, LocalExecutor};
+pub use ray::{RayConfig, RayExecutor};
+pub use slurm::{SlurmConfig, SlurmExecutor};
 
 /// What to run, for one attempt of one job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,4 +141,51 @@ pub trait Executor: Send + Sync {
     /// Every submission of this backend whose name starts with `prefix` (e.g. `skyfleet-` or
     /// `skyfleet-<job id>-`), for adoption after a restart and for cleaning up stale copies.
     fn find(&self, prefix: &str) -> Result<Vec<Found>, ExecError>;
+    /// The submission's output so far (stdout, then stderr where the backend keeps them apart),
+    /// at most its last `max_bytes`. `None` when the backend keeps no output for it.
+    fn logs(&self, handle: &Handle, max_bytes: usize) -> Result<Option<String>, ExecError> {
+        let _ = (handle, max_bytes);
+        Ok(None)
+    }
+}
+
+/// How to reach one cluster's backend: the `executor` table of a cluster in the broker config,
+/// tagged by `kind`.
+///
+/// ```
+/// let config: skyfleet_exec::ExecutorConfig =
+///     serde_json::from_str(r#"{"kind": "local", "state_dir": "/tmp/x", "gpus": 8}"#).unwrap();
+/// assert_eq!(config.kind(), "local");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ExecutorConfig {
+    Local(LocalConfig),
+    Slurm(SlurmConfig),
+    Ray(RayConfig),
+}
+
+impl ExecutorConfig {
+    /// The backend's name, as [`Executor::kind`] reports it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ExecutorConfig::Local(_) => "local",
+            ExecutorConfig::Slurm(_) => "slurm",
+            ExecutorConfig::Ray(_) => "ray",
+        }
+    }
+}
+
+/// The backends [`build`] knows, by name.
+pub const KINDS: &[&str] = &["local", "slurm", "ray"];
+
+/// Build the executor a config describes. Fails only for what can be checked without talking to
+/// the backend (the local state directory cannot be created, the Ray URL is not `http://`...);
+/// reachability is [`Executor::health`]'s business.
+pub fn build(config: &ExecutorConfig) -> Result<Arc<dyn Executor>, ExecError> {
+    Ok(match config {
+        ExecutorConfig::Local(c) => Arc::new(LocalExecutor::new(c.clone())?),
+        ExecutorConfig::Slurm(c) => Arc::new(SlurmExecutor::new(c.clone())?),
+        ExecutorConfig::Ray(c) => Arc::new(RayExecutor::new(c.clone())?),
+    })
 }

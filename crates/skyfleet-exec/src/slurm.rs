@@ -1,0 +1,482 @@
+//! `slurm`: a real Slurm cluster, through its command-line clients.
+//!
+//! Every command runs with `SLURM_CONF` set to this cluster's slurm.conf, so several clusters
+//! are driven side by side from one broker, and with a deadline ([`SlurmConfig::timeout_ms`]),
+//! so a dead slurmctld costs the broker a few seconds, never a hang. Why the CLI and not
+//! slurmrestd: docs/executors.md.
+//!
+//! | call     | command                                                                        |
+//! |----------|--------------------------------------------------------------------------------|
+//! | health   | `scontrol ping`                                                                |
+//! | submit   | `squeue --name` (an attempt already there is adopted), then `sbatch --parsable` |
+//! | status   | `squeue -j ID --states=all`, then the jobcomp file (`sacct -c`) once purged    |
+//! | cancel   | `scancel ID`                                                                   |
+//! | find     | `squeue --states=all` and `sacct -c`, filtered by name prefix                  |
+//! | logs     | the job's `--output` file                                                      |
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::cmd::{self, CmdError, Output};
+use crate::{script, ExecError, Executor, Found, Handle, LaunchSpec, RemoteState};
+
+const BACKEND: &str = "slurm";
+
+/// The `slurm` executor's settings.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmConfig {
+    /// This cluster's slurm.conf; every command runs with `SLURM_CONF` set to it.
+    pub slurm_conf: PathBuf,
+    /// The partition to submit to; the cluster's default when absent.
+    #[serde(default)]
+    pub partition: Option<String>,
+    /// Where jobs write their output (`<name>-<id>.out`); must exist on the compute nodes.
+    /// Defaults to a `skyfleet-output` folder beside slurm.conf.
+    #[serde(default)]
+    pub output_dir: Option<PathBuf>,
+    /// Folder of the Slurm binaries; found on `PATH` when absent.
+    #[serde(default)]
+    pub bin_dir: Option<PathBuf>,
+    /// Deadline of one Slurm command, in milliseconds (default 3000).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+/// Drives one Slurm cluster. See the module docs.
+pub struct SlurmExecutor {
+    config: SlurmConfig,
+    output_dir: PathBuf,
+    timeout: Duration,
+}
+
+impl SlurmExecutor {
+    /// An executor for the cluster that `config.slurm_conf` describes. Creates the output folder.
+    pub fn new(config: SlurmConfig) -> Result<Self, ExecError> {
+        if !config.slurm_conf.is_file() {
+            return Err(other(format!(
+                "slurm.conf {} does not exist",
+                config.slurm_conf.display()
+            )));
+        }
+        let output_dir = match &config.output_dir {
+            Some(d) => d.clone(),
+            None => config
+                .slurm_conf
+                .parent()
+                .unwrap_or(Path::new("/tmp"))
+                .join("skyfleet-output"),
+        };
+        fs::create_dir_all(&output_dir).map_err(|e| {
+            other(format!(
+                "cannot create output folder {}: {e}",
+                output_dir.display()
+            ))
+        })?;
+        Ok(SlurmExecutor {
+            timeout: Duration::from_millis(config.timeout_ms.unwrap_or(3000)),
+            output_dir,
+            config,
+        })
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let path = match &self.config.bin_dir {
+            Some(dir) => dir.join(program),
+            None => PathBuf::from(program),
+        };
+        let mut cmd = Command::new(path);
+        cmd.env("SLURM_CONF", &self.config.slurm_conf);
+        cmd
+    }
+
+    /// Run a Slurm client; a timeout, a missing binary or a controller that cannot be reached
+    /// is `Unreachable`, any other non-zero exit is returned for the caller to judge.
+    fn run(
+        &self,
+        mut cmd: Command,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> Result<Output, ExecError> {
+        cmd.args(args);
+        let what = format!("{} {}", cmd.get_program().to_string_lossy(), args.join(" "));
+        let out = cmd::run(cmd, stdin, self.timeout).map_err(|e| match e {
+            CmdError::TimedOut { .. } | CmdError::Spawn { .. } => unreachable_err(e.to_string()),
+        })?;
+        if !out.success() && controller_down(&out) {
+            return Err(unreachable_err(format!("`{what}`: {}", out.complaint())));
+        }
+        Ok(out)
+    }
+
+    /// Jobs the controller still holds, as (id, name, state, reason). `job` narrows to one id;
+    /// an id it no longer knows gives an empty list.
+    fn squeue(&self, job: Option<&str>, name: Option<&str>) -> Result<Vec<Row>, ExecError> {
+        let mut args = vec!["-h", "--states=all", "-o", "%i|%j|%T|%r"];
+        if let Some(id) = job {
+            args.extend(["-j", id]);
+        }
+        if let Some(n) = name {
+            args.extend(["--name", n]);
+        }
+        let out = self.run(self.command("squeue"), &args, None)?;
+        if !out.success() {
+            if out.complaint().contains("Invalid job id") {
+                return Ok(Vec::new());
+            }
+            return Err(other(format!("squeue: {}", out.complaint())));
+        }
+        Ok(parse_rows(&out.stdout))
+    }
+
+    /// Finished jobs from the job-completion file, as (id, name, state, exit code).
+    fn sacct(&self, job: Option<&str>) -> Result<Vec<Row>, ExecError> {
+        let mut args = vec![
+            "-c",
+            "-n",
+            "-P",
+            "-S",
+            "1970-01-01",
+            "-o",
+            "jobid,jobname,state,exitcode",
+        ];
+        if let Some(id) = job {
+            args.extend(["-j", id]);
+        }
+        let out = self.run(self.command("sacct"), &args, None)?;
+        if !out.success() {
+            return Err(other(format!("sacct -c: {}", out.complaint())));
+        }
+        Ok(parse_rows(&out.stdout))
+    }
+
+    /// `ExitCode=` of a job the controller still holds, for a failure's reason.
+    fn exit_code(&self, id: &str) -> Option<String> {
+        let out = self
+            .run(self.command("scontrol"), &["show", "job", id, "-o"], None)
+            .ok()?;
+        out.stdout
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("ExitCode="))
+            .map(str::to_string)
+    }
+}
+
+impl Executor for SlurmExecutor {
+    fn kind(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn health(&self) -> Result<(), ExecError> {
+        let out = self.run(self.command("scontrol"), &["ping"], None)?;
+        if out.success() && out.stdout.contains("is UP") {
+            Ok(())
+        } else {
+            Err(unreachable_err(format!(
+                "scontrol ping: {}",
+                out.complaint()
+            )))
+        }
+    }
+
+    fn submit(&self, spec: &LaunchSpec) -> Result<Handle, ExecError> {
+        let name = spec.name();
+        let script = format!("#!/bin/sh\n{}", script::compose(spec).map_err(rejected)?);
+        // The same attempt submitted before (a broker that died before it recorded the id):
+        // adopt it rather than run it twice.
+        if let Some(row) = self
+            .squeue(None, Some(&name))?
+            .into_iter()
+            .find(|r| r.name == name)
+        {
+            return Ok(Handle(row.id));
+        }
+        let mut args = vec![
+            "--parsable".to_string(),
+            format!("--job-name={name}"),
+            format!("--nodes={}", spec.nodes.max(1)),
+            format!("--output={}/%x-%j.out", self.output_dir.display()),
+            // The job sees the environment its script exports, not the broker's.
+            "--export=NONE".to_string(),
+        ];
+        if spec.gpus_per_node > 0 {
+            args.push(format!(
+                "--gres=gpu:{}:{}",
+                spec.accelerator, spec.gpus_per_node
+            ));
+        }
+        if let Some(p) = &self.config.partition {
+            args.push(format!("--partition={p}"));
+        }
+        if let Some(w) = &spec.workdir {
+            args.push(format!("--chdir={}", w.display()));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = self.run(self.command("sbatch"), &args, Some(&script))?;
+        if !out.success() {
+            let why = out.complaint();
+            return Err(if why.contains("Batch job submission failed") {
+                rejected(why)
+            } else {
+                other(format!("sbatch: {why}"))
+            });
+        }
+        parse_job_id(&out.stdout)
+            .map(Handle)
+            .ok_or_else(|| other(format!("sbatch printed no job id: {:?}", out.stdout)))
+    }
+
+    fn status(&self, handle: &Handle) -> Result<RemoteState, ExecError> {
+        let id = handle.0.as_str();
+        if !id.chars().all(|c| c.is_ascii_digit()) || id.is_empty() {
+            return Ok(RemoteState::Lost);
+        }
+        if let Some(row) = self
+            .squeue(Some(id), None)?
+            .into_iter()
+            .find(|r| r.id == id)
+        {
+            let mut state = map_state(&row.state, &row.detail);
+            if let RemoteState::Failed { reason } = &mut state {
+                if let Some(code) = self.exit_code(id) {
+                    reason.push_str(&format!(", exit code {code}"));
+                }
+            }
+            return Ok(state);
+        }
+        // Purged from the controller's memory (MinJobAge): the completion file remembers.
+        Ok(
+            match self.sacct(Some(id))?.into_iter().find(|r| r.id == id) {
+                Some(row) => map_state(&row.state, &format!("exit code {}", row.detail)),
+                None => RemoteState::Lost,
+            },
+        )
+    }
+
+    fn cancel(&self, handle: &Handle) -> Result<(), ExecError> {
+        let out = self.run(self.command("scancel"), &[handle.0.as_str()], None)?;
+        let why = out.complaint();
+        if out.success() || why.contains("Invalid job id") || why.contains("already completing") {
+            Ok(())
+        } else {
+            Err(other(format!("scancel {}: {why}", handle.0)))
+        }
+    }
+
+    fn find(&self, prefix: &str) -> Result<Vec<Found>, ExecError> {
+        let mut found: BTreeMap<u64, Found> = BTreeMap::new();
+        // Finished first, so the controller's view (fresher) wins for a job in both.
+        for row in self.sacct(None)? {
+            if row.name.starts_with(prefix) {
+                let state = map_state(&row.state, &format!("exit code {}", row.detail));
+                found.insert(row.key(), row.found(state));
+            }
+        }
+        for row in self.squeue(None, None)? {
+            if row.name.starts_with(prefix) {
+                let state = map_state(&row.state, &row.detail);
+                found.insert(row.key(), row.found(state));
+            }
+        }
+        Ok(found.into_values().collect())
+    }
+
+    fn logs(&self, handle: &Handle, max_bytes: usize) -> Result<Option<String>, ExecError> {
+        let suffix = format!("-{}.out", handle.0);
+        let Ok(entries) = fs::read_dir(&self.output_dir) else {
+            return Ok(None);
+        };
+        for e in entries.filter_map(|e| e.ok()) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(&suffix) {
+                let text = fs::read(e.path()).unwrap_or_default();
+                let start = text.len().saturating_sub(max_bytes);
+                return Ok(Some(String::from_utf8_lossy(&text[start..]).into_owned()));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// One line of `squeue` or `sacct` output: `id|name|state|detail`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Row {
+    id: String,
+    name: String,
+    state: String,
+    /// squeue's reason, or sacct's exit code.
+    detail: String,
+}
+
+impl Row {
+    fn key(&self) -> u64 {
+        self.id.parse().unwrap_or(u64::MAX)
+    }
+
+    fn found(&self, state: RemoteState) -> Found {
+        Found {
+            handle: Handle(self.id.clone()),
+            name: self.name.clone(),
+            state,
+        }
+    }
+}
+
+fn parse_rows(text: &str) -> Vec<Row> {
+    text.lines()
+        .filter_map(|line| {
+            let mut f = line.trim().splitn(4, '|');
+            let (id, name, state) = (f.next()?, f.next()?, f.next()?);
+            // sacct lists job steps (`12.batch`) too: only whole jobs count.
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            Some(Row {
+                id: id.to_string(),
+                name: name.to_string(),
+                state: state.to_string(),
+                detail: f.next().unwrap_or("").to_string(),
+            })
+        })
+        .collect()
+}
+
+/// `123` or `123;cluster`, as `sbatch --parsable` prints it.
+fn parse_job_id(stdout: &str) -> Option<String> {
+    let first = stdout.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let id = first.split(';').next()?.trim();
+    (!id.is_empty() && id.chars().all(|c| c.is_ascii_digit())).then(|| id.to_string())
+}
+
+/// A Slurm job state (`squeue %T` or `sacct` State, e.g. `CANCELLED by 0`) as a RemoteState.
+fn map_state(state: &str, detail: &str) -> RemoteState {
+    let word = state.split_whitespace().next().unwrap_or("");
+    let failed = |what: &str| RemoteState::Failed {
+        reason: if detail.is_empty() || detail == "None" {
+            what.to_string()
+        } else {
+            format!("{what} ({detail})")
+        },
+    };
+    match word {
+        "PENDING" | "CONFIGURING" | "REQUEUED" | "REQUEUE_HOLD" | "REQUEUE_FED"
+        | "RESV_DEL_HOLD" => RemoteState::Pending,
+        "RUNNING" | "COMPLETING" | "SUSPENDED" | "STOPPED" | "SIGNALING" | "STAGE_OUT"
+        | "RESIZING" => RemoteState::Running,
+        "COMPLETED" => RemoteState::Succeeded,
+        "CANCELLED" | "REVOKED" => RemoteState::Cancelled,
+        // A node that died under the job, like a preemption, is no fault of the job: the
+        // broker restarts it from its checkpoint.
+        "PREEMPTED" | "NODE_FAIL" | "BOOT_FAIL" => RemoteState::Preempted,
+        "FAILED" => failed("FAILED"),
+        "TIMEOUT" => failed("TIMEOUT: hit its time limit"),
+        "OUT_OF_MEMORY" => failed("OUT_OF_MEMORY"),
+        "DEADLINE" => failed("DEADLINE: missed its deadline"),
+        other => failed(&format!("unknown Slurm state {other}")),
+    }
+}
+
+/// Does this failed command say that slurmctld cannot be reached?
+fn controller_down(out: &Output) -> bool {
+    let text = format!("{}\n{}", out.stderr, out.stdout);
+    [
+        "Unable to contact slurm controller",
+        "Socket timed out",
+        "Connection refused",
+        "Zero Bytes were transmitted",
+        "is DOWN",
+        "Could not establish a configuration source",
+    ]
+    .iter()
+    .any(|s| text.contains(s))
+}
+
+fn unreachable_err(detail: String) -> ExecError {
+    ExecError::Unreachable {
+        backend: BACKEND,
+        detail,
+    }
+}
+
+fn rejected(detail: String) -> ExecError {
+    ExecError::Rejected {
+        backend: BACKEND,
+        detail,
+    }
+}
+
+fn other(detail: String) -> ExecError {
+    ExecError::Other {
+        backend: BACKEND,
+        detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn squeue_and_sacct_lines_parse() {
+        let rows = parse_rows(
+            "2|skyfleet-a-0|PENDING|Resources\n\
+             1|skyfleet-b-1|RUNNING|None\n\
+             7.batch|batch|COMPLETED|0:0\n\
+             garbage\n\
+             3|name|with|pipes|CANCELLED\n",
+        );
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["2", "1", "3"]);
+        assert_eq!(rows[0].detail, "Resources");
+        assert_eq!(rows[2].detail, "pipes|CANCELLED");
+    }
+
+    #[test]
+    fn job_ids_parse() {
+        assert_eq!(parse_job_id("42\n").as_deref(), Some("42"));
+        assert_eq!(parse_job_id("42;clusterb\n").as_deref(), Some("42"));
+        assert_eq!(parse_job_id("Submitted batch job 42"), None);
+        assert_eq!(parse_job_id(""), None);
+    }
+
+    #[test]
+    fn states_map() {
+        assert_eq!(map_state("PENDING", "Resources"), RemoteState::Pending);
+        assert_eq!(map_state("COMPLETING", "None"), RemoteState::Running);
+        assert_eq!(map_state("COMPLETED", "0:0"), RemoteState::Succeeded);
+        assert_eq!(map_state("CANCELLED by 0", ""), RemoteState::Cancelled);
+        assert_eq!(map_state("PREEMPTED", ""), RemoteState::Preempted);
+        assert_eq!(map_state("NODE_FAIL", ""), RemoteState::Preempted);
+        assert_eq!(
+            map_state("FAILED", "NonZeroExitCode"),
+            RemoteState::Failed {
+                reason: "FAILED (NonZeroExitCode)".into()
+            }
+        );
+        assert!(
+            matches!(map_state("TIMEOUT", "None"), RemoteState::Failed { reason } if reason.starts_with("TIMEOUT"))
+        );
+        assert!(
+            matches!(map_state("WEIRD", ""), RemoteState::Failed { reason } if reason.contains("WEIRD"))
+        );
+    }
+
+    #[test]
+    fn a_dead_controller_is_recognised() {
+        let out = Output {
+            code: Some(1),
+            stdout: String::new(),
+            stderr: "slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n"
+                .into(),
+        };
+        assert!(controller_down(&out));
+        let invalid = Output {
+            stderr: "slurm_load_jobs error: Invalid job id specified".into(),
+            ..out
+        };
+        assert!(!controller_down(&invalid));
+    }
+}
