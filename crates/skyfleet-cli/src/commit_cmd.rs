@@ -9,6 +9,21 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_meter_fills_with_the_count() {
+        assert_eq!(
+            super::meter(3712, 10_000),
+            "[###########...................]  37% 3,712/10,000"
+        );
+        assert_eq!(
+            super::meter(5, 5),
+            "[##############################] 100% 5/5"
+        );
+    }
+}
+
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
@@ -115,8 +130,9 @@ pub fn run(args: &CommitArgs, quiet: bool) -> anyhow::Result<()> {
         let values: Vec<f64> = (0..steps)
             .map(|i| lo + (hi - lo) * i as f64 / (steps - 1) as f64)
             .collect();
+        bar.line(&format!("sweeping {} {}", param.as_str(), meter(0, steps)));
         let points = skyfleet_commit::sweep(&fleet, &spec, param, &values, &opts, &clock, &|i| {
-            bar.line(&format!("sweeping {} {i}/{steps}", param.as_str()))
+            bar.line(&format!("sweeping {} {}", param.as_str(), meter(i, steps)))
         });
         bar.clear();
         if args.json {
@@ -386,18 +402,37 @@ fn csv(r: &CommitReport, k: usize) -> String {
     out
 }
 
+/// `[###########...................]  37% 3,712/10,000`
+fn meter(done: usize, total: usize) -> String {
+    const WIDTH: usize = 30;
+    let f = (done as f64 / total.max(1) as f64).clamp(0.0, 1.0);
+    let filled = (f * WIDTH as f64).round() as usize;
+    format!(
+        "[{}{}] {:>3.0}% {}/{}",
+        "#".repeat(filled),
+        ".".repeat(WIDTH - filled),
+        f * 100.0,
+        crate::format::grouped(done as f64, 0),
+        crate::format::grouped(total as f64, 0)
+    )
+}
+
 /// A status line on stderr for a person watching (not with --quiet, not into a pipe).
 struct Progress {
     enabled: bool,
+    lock: std::sync::Mutex<()>,
 }
 
 impl Progress {
     fn new(quiet: bool) -> Self {
         Progress {
             enabled: !quiet && std::io::stderr().is_terminal(),
+            lock: std::sync::Mutex::new(()),
         }
     }
     fn line(&self, text: &str) {
+        // Threads report blocks as they finish; one line at a time.
+        let _guard = self.lock.lock();
         if self.enabled {
             let _ = write!(std::io::stderr(), "\r\x1b[2K{text}");
         }
