@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
+use toml::de::DeValue;
 
 /// A validated broker config.
 #[derive(Debug, Clone)]
@@ -82,38 +83,9 @@ impl ClusterConfig {
     }
 }
 
-/// Which backend runs the cluster's jobs, with its settings.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ExecutorConfig {
-    /// Child processes on this machine, GPU slots handed out with `CUDA_VISIBLE_DEVICES`.
-    Local {
-        /// Record submissions without starting processes (benchmarks, demos).
-        dry_run: bool,
-        /// Where job working directories and logs go.
-        workdir: Option<PathBuf>,
-    },
-    /// A Slurm cluster driven by sbatch/squeue/scancel.
-    Slurm {
-        /// Its `slurm.conf` (sets `SLURM_CONF` for the commands); the default config if absent.
-        conf: Option<PathBuf>,
-        partition: Option<String>,
-    },
-    /// A Ray cluster through the Job Submission REST API.
-    Ray {
-        /// Such as `http://127.0.0.1:8265`; loopback only.
-        address: String,
-    },
-}
-
-impl ExecutorConfig {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ExecutorConfig::Local { .. } => "local",
-            ExecutorConfig::Slurm { .. } => "slurm",
-            ExecutorConfig::Ray { .. } => "ray",
-        }
-    }
-}
+/// Which backend runs a cluster's jobs, with its settings: skyfleet-exec's own type, so the
+/// `executor` table is exactly what that crate documents (docs/executors.md).
+pub use skyfleet_exec::ExecutorConfig;
 
 /// Every problem found in a broker config, in file order.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -373,11 +345,7 @@ fn read_cluster(t: &Reader<'_, '_>) -> Option<ClusterConfig> {
         kind
     });
     let price = t.f64("usd_per_gpu_hour", true, NON_NEG);
-    let executor = t.table("executor", true).and_then(|e| {
-        let x = read_executor(&e);
-        e.finish();
-        x
-    });
+    let executor = read_executor(t);
     let site = site?;
     let gpus = gpus?.v as u32;
     Some(ClusterConfig {
@@ -393,45 +361,73 @@ fn read_cluster(t: &Reader<'_, '_>) -> Option<ClusterConfig> {
     })
 }
 
-fn read_executor(e: &Reader<'_, '_>) -> Option<ExecutorConfig> {
-    let kind = e.str("kind", true)?;
-    match kind.v.as_str() {
-        "local" => Some(ExecutorConfig::Local {
-            dry_run: e.bool("dry_run").is_some_and(|b| b.v),
-            workdir: e.str("workdir", false).map(|s| PathBuf::from(s.v)),
-        }),
-        "slurm" => Some(ExecutorConfig::Slurm {
-            conf: e.str("conf", false).map(|s| PathBuf::from(s.v)),
-            partition: e.str("partition", false).map(|s| s.v),
-        }),
-        "ray" => {
-            let address = e.str("address", true)?;
-            let host = address
-                .v
-                .trim_start_matches("http://")
-                .split([':', '/'])
-                .next()
-                .unwrap_or("");
-            if !matches!(host, "127.0.0.1" | "localhost" | "[") && !host.starts_with("127.") {
-                e.ctx.error(
-                    &address.at,
-                    format!(
-                        "expected a loopback address such as http://127.0.0.1:8265, found `{}`",
-                        address.v
-                    ),
-                );
-                return None;
-            }
-            Some(ExecutorConfig::Ray { address: address.v })
-        }
-        other => {
-            let hint = suggest::hint(other, ["local", "slurm", "ray"]);
-            e.ctx.error(
-                &kind.at,
-                format!("unknown executor `{other}`{hint}; expected local, slurm or ray"),
+fn read_executor(t: &Reader<'_, '_>) -> Option<ExecutorConfig> {
+    let (v, at) = t.raw(
+        "executor",
+        Some("a table such as { kind = \"local\", state_dir = \"...\", gpus = 8 }"),
+    )?;
+    let cfg = match serde_json::from_value::<ExecutorConfig>(to_json(v.get_ref())) {
+        Ok(c) => c,
+        Err(e) => {
+            let hint = match v.get_ref() {
+                DeValue::Table(tb) => tb
+                    .get("kind")
+                    .and_then(|k| k.get_ref().as_str())
+                    .filter(|k| !skyfleet_exec::KINDS.contains(k))
+                    .map(|k| suggest::hint(k, skyfleet_exec::KINDS.iter().copied()))
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            t.ctx.error(
+                &at,
+                format!("{e}{hint} (the executor table is described in docs/executors.md)"),
             );
-            None
+            return None;
         }
+    };
+    if let ExecutorConfig::Ray(r) = &cfg {
+        let host = r
+            .url
+            .trim_start_matches("http://")
+            .split([':', '/'])
+            .next()
+            .unwrap_or("");
+        if host != "localhost" && !host.starts_with("127.") {
+            t.ctx.error(
+                &at,
+                format!(
+                    "expected a loopback Ray URL such as http://127.0.0.1:8265, found `{}`",
+                    r.url
+                ),
+            );
+            return None;
+        }
+    }
+    Some(cfg)
+}
+
+/// A TOML value as JSON, to hand a table to another crate's serde types.
+fn to_json(v: &DeValue<'_>) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        DeValue::String(s) => J::String(s.to_string()),
+        DeValue::Integer(i) => {
+            i64::from_str_radix(i.as_str(), i.radix()).map_or(J::Null, |x| J::Number(x.into()))
+        }
+        DeValue::Float(f) => f
+            .as_str()
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map_or(J::Null, J::Number),
+        DeValue::Boolean(b) => J::Bool(*b),
+        DeValue::Datetime(d) => J::String(d.to_string()),
+        DeValue::Array(a) => J::Array(a.iter().map(|x| to_json(x.get_ref())).collect()),
+        DeValue::Table(t) => J::Object(
+            t.iter()
+                .map(|(k, x)| (k.get_ref().to_string(), to_json(x.get_ref())))
+                .collect(),
+        ),
     }
 }
 
@@ -461,7 +457,7 @@ gpus = 16
 gpus_per_node = 8
 pricing = "contract"
 usd_per_gpu_hour = 2.0
-executor = { kind = "local", dry_run = true }
+executor = { kind = "local", state_dir = "/tmp/x", gpus = 16, dry_run = true }
 "#;
 
     #[test]
@@ -506,7 +502,7 @@ executor = { kind = "local", dry_run = true }
     #[test]
     fn duplicate_names_missing_sections_and_bad_executors() {
         let src = "[[cluster]]\nname = \"a\"\nsite = \"gcp/us-east4\"\naccelerator = \"h100\"\ngpus = 8\npricing = \"spot\"\nusd_per_gpu_hour = 1\nexecutor = { kind = \"rey\" }\n\
-                   [[cluster]]\nname = \"a\"\nsite = \"gcp/us-east4\"\naccelerator = \"H100\"\ngpus = 8\npricing = \"spot\"\nusd_per_gpu_hour = 1\nexecutor = { kind = \"ray\", address = \"http://10.0.0.1:8265\" }\n";
+                   [[cluster]]\nname = \"a\"\nsite = \"gcp/us-east4\"\naccelerator = \"H100\"\ngpus = 8\npricing = \"spot\"\nusd_per_gpu_hour = 1\nexecutor = { kind = \"ray\", url = \"http://10.0.0.1:8265\" }\n";
         let err = parse_config(src, "c.toml").unwrap_err();
         let msgs: Vec<String> = err
             .0
@@ -518,9 +514,10 @@ executor = { kind = "local", dry_run = true }
             "{msgs:?}"
         );
         assert!(
-            msgs.iter().any(|m| m.starts_with(
-                "cluster[0].executor.kind: unknown executor `rey` (did you mean `ray`?)"
-            )),
+            msgs.iter().any(
+                |m| m.starts_with("cluster[0].executor: unknown variant `rey`")
+                    && m.contains("(did you mean `ray`?)")
+            ),
             "{msgs:?}"
         );
         assert!(
@@ -530,7 +527,7 @@ executor = { kind = "local", dry_run = true }
         );
         assert!(
             msgs.iter()
-                .any(|m| m.starts_with("cluster[1].executor.address: expected a loopback address")),
+                .any(|m| m.starts_with("cluster[1].executor: expected a loopback Ray URL")),
             "{msgs:?}"
         );
     }

@@ -15,6 +15,8 @@
 
 pub mod api;
 pub mod broker;
+pub mod cli;
+pub mod client;
 pub mod config;
 pub mod executors;
 pub mod job;
@@ -24,3 +26,4 @@ pub mod placement;
 pub mod reconciler;
 pub mod state;
 pub mod store;
+pub mod synth;

@@ -299,7 +299,6 @@ impl Why {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ExecutorConfig;
     use crate::job::Choice;
 
     pub(crate) fn cluster(
@@ -321,10 +320,7 @@ mod tests {
             gpus_per_node: 8,
             pricing,
             usd_per_gpu_hour: usd,
-            executor: ExecutorConfig::Local {
-                dry_run: true,
-                workdir: None,
-            },
+            executor: crate::synth::dry_local(),
         }
     }
 
@@ -346,12 +342,8 @@ mod tests {
     }
 
     fn policy(cap: Option<f64>) -> BrokerPolicy {
-        let mut p = crate::config::parse_config(
-            "[admin]\ntoken_sha256 = \"8c6976e5b5410415bde908bd4dee15dfb167a9c873fc4bb8a81f6f2ab448a918\"\n[[cluster]]\nname = \"x\"\nsite = \"aws/us-east-1\"\naccelerator = \"H100\"\ngpus = 8\npricing = \"spot\"\nusd_per_gpu_hour = 1\nexecutor = { kind = \"local\" }\n",
-            "p.toml",
-        )
-        .unwrap()
-        .policy;
+        let (_, mut p) = crate::synth::synthetic_clusters(0);
+        p.model = Policy::default();
         p.model.max_provider_share = cap;
         p
     }

@@ -78,6 +78,18 @@ enum Command {
     /// One bench size in its own process (used by `bench`; prints one JSON line).
     #[command(hide = true)]
     BenchOne(bench_cmd::BenchOneArgs),
+    /// Run the broker: HTTP API, dashboard, durable state, placement, failover (docs/broker.md).
+    Serve(skyfleet_broker::cli::ServeArgs),
+    /// Submit a job file (skyfleet job YAML or SkyPilot task YAML) to a running broker.
+    Submit(skyfleet_broker::cli::SubmitArgs),
+    /// List your jobs on the broker (all jobs with the admin token).
+    Jobs(skyfleet_broker::cli::ClientArgs),
+    /// One job on the broker, with its state transitions.
+    Job(skyfleet_broker::cli::JobIdArgs),
+    /// Cancel a job on the broker.
+    Cancel(skyfleet_broker::cli::JobIdArgs),
+    /// The broker's clusters: health, drain state, GPUs in use, price.
+    Clusters(skyfleet_broker::cli::ClientArgs),
 }
 
 /// Input the user must fix: printed as `error: ...` and exit status 2. Anything else that goes
@@ -93,6 +105,14 @@ impl std::fmt::Display for Invalid {
 
 impl std::error::Error for Invalid {}
 
+/// A broker subcommand's result: its input errors (config, job file, 4xx) exit with 2.
+fn broker(r: Result<(), skyfleet_broker::cli::CliError>) -> anyhow::Result<()> {
+    r.map_err(|e| match e.exit_code() {
+        2 => anyhow::Error::new(Invalid(e.to_string())),
+        _ => anyhow::Error::new(e),
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
@@ -102,6 +122,12 @@ fn main() -> ExitCode {
         Command::Catalog(args) => catalog_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args, cli.quiet),
         Command::BenchOne(args) => bench_cmd::run_one(args),
+        Command::Serve(args) => broker(skyfleet_broker::cli::serve(args)),
+        Command::Submit(args) => broker(skyfleet_broker::cli::submit(args)),
+        Command::Jobs(args) => broker(skyfleet_broker::cli::jobs(args)),
+        Command::Job(args) => broker(skyfleet_broker::cli::job(args)),
+        Command::Cancel(args) => broker(skyfleet_broker::cli::cancel(args)),
+        Command::Clusters(args) => broker(skyfleet_broker::cli::clusters(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

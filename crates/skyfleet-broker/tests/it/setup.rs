@@ -45,7 +45,7 @@ gpus = 16
 gpus_per_node = 8
 pricing = "contract"
 usd_per_gpu_hour = 2.0
-executor = {{ kind = "local", dry_run = true }}
+executor = {{ kind = "local", state_dir = "/tmp/skyfleet-it-local", gpus = 16, dry_run = true }}
 
 [[cluster]]
 name = "b"
@@ -55,7 +55,7 @@ gpus = 16
 gpus_per_node = 8
 pricing = "on_demand"
 usd_per_gpu_hour = 3.0
-executor = {{ kind = "local", dry_run = true }}
+executor = {{ kind = "local", state_dir = "/tmp/skyfleet-it-local", gpus = 16, dry_run = true }}
 "#,
         admin = token_hash("admin-token"),
         alice = token_hash("alice-token"),
