@@ -204,6 +204,12 @@ impl LocalExecutor {
 echo $$ > "$d/pid.tmp" && mv "$d/pid.tmp" "$d/pid"
 sh "$d/script" > "$d/stdout" 2> "$d/stderr" < /dev/null
 echo $? > "$d/exit_code.tmp" && mv "$d/exit_code.tmp" "$d/exit_code""#;
+        // setsid's own complaints go to the job's stderr file (the wrapper truncates it). A pipe
+        // here would be inherited by the job and held open until it ends.
+        let Ok(launch_err) = fs::File::create(d.join("stderr")) else {
+            let _ = write_atomic(&d.join("exit_code"), "127");
+            return Err(());
+        };
         let status = Command::new("setsid")
             .arg("-f")
             .arg("sh")
@@ -215,21 +221,21 @@ echo $? > "$d/exit_code.tmp" && mv "$d/exit_code.tmp" "$d/exit_code""#;
             .env("CUDA_VISIBLE_DEVICES", &slot_list)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output();
+            .stderr(launch_err)
+            .status();
         let failure = match status {
-            Ok(out) if out.status.success() => None,
-            Ok(out) => Some(format!(
-                "setsid failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )),
+            Ok(status) if status.success() => None,
+            Ok(status) => Some(format!("setsid -f failed ({status})")),
             Err(e) => Some(format!(
                 "cannot start the job in {}: {e}",
                 workdir.display()
             )),
         };
         if let Some(why) = failure {
-            let _ = fs::write(d.join("stderr"), &why);
+            let _ = fs::OpenOptions::new()
+                .append(true)
+                .open(d.join("stderr"))
+                .and_then(|mut f| std::io::Write::write_all(&mut f, why.as_bytes()));
             let _ = write_atomic(&d.join("exit_code"), "127");
             return Err(());
         }

@@ -45,10 +45,19 @@ pub fn required() -> bool {
     std::env::var(REQUIRE_SERVICES).is_ok_and(|v| v == "1")
 }
 
-/// Kill (SIGKILL, as a crash would) the slurmctld of test cluster `cluster` (`a` or `b`). Its
-/// slurmds and running jobs go on; clients get "Unable to contact slurm controller".
+/// Stop (SIGTERM, and wait until it has exited) the slurmctld of test cluster `cluster` (`a` or
+/// `b`). Its slurmds and running jobs go on; clients get "Unable to contact slurm controller".
 pub fn slurmctld_stop(cluster: &str) -> Result<(), String> {
     services(&["slurmctld-stop", cluster])
+}
+
+/// Kill the slurmctld of test cluster `cluster` with SIGKILL, as a crash would. Slurm saves its
+/// state a moment after each change, so a job that started in the last seconds before the crash
+/// may be requeued when the controller comes back (and its node drained, "Duplicate jobid"):
+/// that is Slurm's behaviour, not the executor's. Prefer [`slurmctld_stop`] unless the crash
+/// itself is under test.
+pub fn slurmctld_kill(cluster: &str) -> Result<(), String> {
+    services(&["slurmctld-kill", cluster])
 }
 
 /// Start the slurmctld of test cluster `cluster` again and wait until it answers `scontrol

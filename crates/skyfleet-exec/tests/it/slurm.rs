@@ -1,0 +1,179 @@
+//! The Slurm executor against the two real test clusters of scripts/services: submit, run,
+//! finish, fail, cancel, queue, find, two clusters side by side, and a dead slurmctld.
+
+use std::path::PathBuf;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use skyfleet_exec::testing::{self, SLURM_A_CONF, SLURM_B_CONF};
+use skyfleet_exec::{ExecError, Executor, RemoteState, SlurmConfig, SlurmExecutor};
+
+use crate::common::{scratch, spec, wait_terminal, wait_until};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Tests on cluster "a" hold this for reading; the one that kills a's slurmctld, for writing.
+static CLUSTER_A: RwLock<()> = RwLock::new(());
+
+fn executor(var: &str, test: &str) -> Option<SlurmExecutor> {
+    let conf = testing::service(var, test)?;
+    Some(
+        SlurmExecutor::new(SlurmConfig {
+            slurm_conf: PathBuf::from(conf),
+            partition: Some("gpu".into()),
+            output_dir: None,
+            bin_dir: None,
+            timeout_ms: None,
+        })
+        .unwrap(),
+    )
+}
+
+#[test]
+fn slurm_runs_a_job_to_success_on_both_clusters() {
+    let _a = CLUSTER_A.read().unwrap_or_else(|e| e.into_inner());
+    for var in [SLURM_A_CONF, SLURM_B_CONF] {
+        let Some(exec) = executor(var, "slurm_runs_a_job_to_success_on_both_clusters") else {
+            return;
+        };
+        exec.health().unwrap();
+        let work = scratch("slurm-work");
+        let mut s = spec(
+            "sr",
+            r#"echo "run $SKYFLEET_TEST $SLURM_JOB_NAME $(pwd) $SLURM_JOB_NUM_NODES""#,
+        );
+        s.setup = Some("echo setup".into());
+        s.gpus_per_node = 8;
+        s.nodes = 2;
+        s.workdir = Some(work.clone());
+        let h = exec.submit(&s).unwrap();
+        assert_eq!(
+            wait_terminal(&exec, &h, LIMIT),
+            RemoteState::Succeeded,
+            "{var}"
+        );
+        let logs = exec.logs(&h, 10_000).unwrap().unwrap();
+        assert_eq!(
+            logs,
+            format!("setup\nrun yes {} {} 2\n", s.name(), work.display()),
+            "{var}"
+        );
+        let found = exec.find(&format!("skyfleet-{}-", s.job_id)).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].handle, h);
+        assert_eq!(found[0].state, RemoteState::Succeeded);
+        // The same attempt again is the same Slurm job, not a second one.
+        assert_eq!(exec.submit(&s).unwrap(), h);
+    }
+}
+
+#[test]
+fn slurm_reports_failures_with_their_exit_code() {
+    let Some(exec) = executor(SLURM_B_CONF, "slurm_reports_failures_with_their_exit_code") else {
+        return;
+    };
+    let h = exec.submit(&spec("sf", "exit 3")).unwrap();
+    match wait_terminal(&exec, &h, LIMIT) {
+        RemoteState::Failed { reason } => assert!(reason.contains("3:0"), "{reason}"),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn slurm_queues_what_does_not_fit_and_cancels_running_and_pending_jobs() {
+    let Some(exec) = executor(SLURM_B_CONF, "slurm_queues_what_does_not_fit") else {
+        return;
+    };
+    // Each job takes the whole cluster: 2 nodes x 8 GPUs.
+    let mut first = spec("sq", "sleep 120");
+    first.nodes = 2;
+    first.gpus_per_node = 8;
+    let mut second = spec("sq", "sleep 120");
+    second.nodes = 2;
+    second.gpus_per_node = 8;
+    let h1 = exec.submit(&first).unwrap();
+    wait_until(&exec, &h1, LIMIT, |s| *s == RemoteState::Running);
+    let h2 = exec.submit(&second).unwrap();
+    assert_eq!(exec.status(&h2).unwrap(), RemoteState::Pending);
+    let found = exec.find(&format!("skyfleet-{}-", second.job_id)).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].state, RemoteState::Pending);
+    exec.cancel(&h2).unwrap();
+    exec.cancel(&h1).unwrap();
+    assert_eq!(wait_terminal(&exec, &h1, LIMIT), RemoteState::Cancelled);
+    assert_eq!(wait_terminal(&exec, &h2, LIMIT), RemoteState::Cancelled);
+    // Cancelling what has ended, or what never was, is fine.
+    exec.cancel(&h1).unwrap();
+    exec.cancel(&skyfleet_exec::Handle("999999".into()))
+        .unwrap();
+    assert_eq!(
+        exec.status(&skyfleet_exec::Handle("999999".into()))
+            .unwrap(),
+        RemoteState::Lost
+    );
+}
+
+#[test]
+fn slurm_clusters_are_independent() {
+    let _a = CLUSTER_A.read().unwrap_or_else(|e| e.into_inner());
+    let (Some(a), Some(b)) = (
+        executor(SLURM_A_CONF, "slurm_clusters_are_independent"),
+        executor(SLURM_B_CONF, "slurm_clusters_are_independent"),
+    ) else {
+        return;
+    };
+    let sa = spec("si", "sleep 1");
+    let sb = spec("si", "sleep 1");
+    let ha = a.submit(&sa).unwrap();
+    let hb = b.submit(&sb).unwrap();
+    let prefix_a = format!("skyfleet-{}-", sa.job_id);
+    assert_eq!(a.find(&prefix_a).unwrap().len(), 1);
+    assert!(b.find(&prefix_a).unwrap().is_empty());
+    assert_eq!(wait_terminal(&a, &ha, LIMIT), RemoteState::Succeeded);
+    assert_eq!(wait_terminal(&b, &hb, LIMIT), RemoteState::Succeeded);
+}
+
+#[test]
+fn slurm_dead_controller_is_unreachable_fast_and_jobs_survive_it() {
+    let _a = CLUSTER_A.write().unwrap_or_else(|e| e.into_inner());
+    let Some(exec) = executor(SLURM_A_CONF, "slurm_dead_controller_is_unreachable_fast") else {
+        return;
+    };
+    let h = exec.submit(&spec("sd", "sleep 6; echo survived")).unwrap();
+    wait_until(&exec, &h, LIMIT, |s| *s == RemoteState::Running);
+    testing::slurmctld_stop("a").unwrap();
+    let result = std::panic::catch_unwind(|| {
+        for (what, call) in [
+            (
+                "health",
+                Box::new(|| exec.health().map(|_| ())) as Box<dyn Fn() -> _>,
+            ),
+            ("status", Box::new(|| exec.status(&h).map(|_| ()))),
+            (
+                "submit",
+                Box::new(|| exec.submit(&spec("sd", "true")).map(|_| ())),
+            ),
+            ("find", Box::new(|| exec.find("skyfleet-").map(|_| ()))),
+        ] {
+            let t0 = Instant::now();
+            let r = call();
+            assert!(
+                matches!(r, Err(ExecError::Unreachable { .. })),
+                "{what} with slurmctld dead: {r:?}"
+            );
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "{what} took {:?}",
+                t0.elapsed()
+            );
+        }
+    });
+    testing::slurmctld_start("a").unwrap();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+    exec.health().unwrap();
+    // The job ran on through the controller's death and is known again.
+    assert_eq!(wait_terminal(&exec, &h, LIMIT), RemoteState::Succeeded);
+    assert_eq!(exec.logs(&h, 100).unwrap().unwrap(), "survived\n");
+}
