@@ -56,6 +56,54 @@ pub struct Broker {
     /// token sha256 -> tenant name.
     tenants_by_hash: HashMap<String, String>,
     key_seq: AtomicU64,
+    writer: Writer,
+}
+
+type Reply = tokio::sync::oneshot::Sender<Result<(JobRow, bool), StoreError>>;
+
+/// Group commit for submissions: new jobs queue here and are written many to a transaction, so
+/// the store's per-commit cost is shared by every submission that arrived meanwhile.
+struct Writer {
+    tx: tokio::sync::mpsc::Sender<(JobRow, Reply)>,
+}
+
+impl Writer {
+    fn start(store: Store) -> Writer {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(JobRow, Reply)>(4096);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < 512 {
+                    match rx.try_recv() {
+                        Ok(x) => batch.push(x),
+                        Err(_) => break,
+                    }
+                }
+                let rows: Vec<JobRow> = batch.iter().map(|(r, _)| r.clone()).collect();
+                match store.insert_jobs(&rows).await {
+                    Ok(res) => {
+                        for ((_, reply), r) in batch.into_iter().zip(res) {
+                            let _ = reply.send(Ok(r));
+                        }
+                    }
+                    Err(e) => {
+                        let msg = e.to_string();
+                        for (_, reply) in batch {
+                            let _ = reply.send(Err(StoreError::Batch(msg.clone())));
+                        }
+                    }
+                }
+            }
+        });
+        Writer { tx }
+    }
+
+    async fn insert(&self, row: JobRow) -> Result<(JobRow, bool), StoreError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let closed = || StoreError::Batch("the writer stopped".into());
+        self.tx.send((row, reply)).await.map_err(|_| closed())?;
+        rx.await.map_err(|_| closed())?
+    }
 }
 
 /// Who is calling.
@@ -100,7 +148,6 @@ impl Broker {
         let n = config.clusters.len();
         Ok(Arc::new(Broker {
             config: Arc::new(config),
-            store,
             executors,
             sched: Mutex::new(sched),
             health: std::sync::Mutex::new(vec![
@@ -114,6 +161,8 @@ impl Broker {
             wake: Notify::new(),
             tenants_by_hash,
             key_seq: AtomicU64::new(0),
+            writer: Writer::start(store.clone()),
+            store,
         }))
     }
 
@@ -165,6 +214,7 @@ impl Broker {
         let mut reserve = None;
         match verdict {
             Verdict::Never(reason) => {
+                drop(sched);
                 // A replay of a key whose job was stored is still answered with that job.
                 if let Some(existing) = self.store.get(&row.id).await? {
                     return Ok((existing, false));
@@ -179,21 +229,28 @@ impl Broker {
                 row.gpus = p.gpus;
                 row.provider = Some(c.provider.0.clone());
                 row.usd_per_gpu_hour = Some(c.usd_per_gpu_hour);
+                // Held now, so that the next decision sees it; given back below if the job
+                // turns out not to be new, or cannot be written.
+                sched.reserve(p.cluster, tenant, p.gpus);
                 reserve = Some(p);
             }
         }
-        let (stored, created) = self.store.insert_job(&row).await?;
-        if created {
-            if let Some(p) = reserve {
-                sched.reserve(p.cluster, tenant, p.gpus);
-            }
-            self.metrics.submissions.fetch_add(1, Ordering::Relaxed);
-        } else if stored.spec != row.spec {
+        drop(sched);
+        let spec = row.spec.clone();
+        let result = self.writer.insert(row).await;
+        let keep = matches!(result, Ok((_, true)));
+        if let (Some(p), false) = (&reserve, keep) {
+            self.sched.lock().await.release(p.cluster, tenant, p.gpus);
+        }
+        let (stored, created) = result?;
+        if !created && stored.spec != spec {
             return Err(SubmitError::KeyReused(key));
         }
-        drop(sched);
-        if created && stored.core.state == JobState::Placed {
-            self.wake.notify_one();
+        if created {
+            self.metrics.submissions.fetch_add(1, Ordering::Relaxed);
+            if stored.core.state == JobState::Placed {
+                self.wake.notify_one();
+            }
         }
         Ok((stored, created))
     }

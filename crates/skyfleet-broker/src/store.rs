@@ -27,6 +27,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("job {id}: stored spec is unreadable: {detail}")]
     Corrupt { id: String, detail: String },
+    /// A batched write failed (the same error for every job of the batch).
+    #[error("database: {0}")]
+    Batch(String),
     #[error("unsupported database URL `{0}`: give a file path, sqlite://PATH or postgres://...")]
     Url(String),
 }
@@ -100,7 +103,11 @@ pub struct StaleCopy {
 
 #[derive(Clone)]
 pub struct Store {
+    /// Reads.
     pool: AnyPool,
+    /// Writes. On SQLite one connection, so that writers queue in the pool (in order, without
+    /// sleeping) rather than in SQLite's busy handler (which sleeps milliseconds at a time).
+    wpool: AnyPool,
     backend: &'static str,
 }
 
@@ -156,23 +163,33 @@ impl Store {
         sqlx::any::install_default_drivers();
         let (url, backend) = db_url(arg)?;
         let sqlite = backend == "sqlite";
-        let pool = AnyPoolOptions::new()
-            .max_connections(if sqlite { 4 } else { 16 })
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if sqlite {
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    }
-                    Ok(())
+        let options = |n: u32| {
+            AnyPoolOptions::new()
+                .max_connections(n)
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if sqlite {
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        }
+                        Ok(())
+                    })
                 })
-            })
-            .connect(&url)
-            .await?;
+        };
+        let wpool = options(if sqlite { 1 } else { 16 }).connect(&url).await?;
         if sqlite {
-            pool.execute("PRAGMA journal_mode = WAL").await?;
+            wpool.execute("PRAGMA journal_mode = WAL").await?;
         }
-        Migrator::new(Embedded).await?.run(&pool).await?;
-        Ok(Store { pool, backend })
+        Migrator::new(Embedded).await?.run(&wpool).await?;
+        let pool = if sqlite {
+            options(4).connect(&url).await?
+        } else {
+            wpool.clone()
+        };
+        Ok(Store {
+            pool,
+            wpool,
+            backend,
+        })
     }
 
     /// `sqlite` or `postgres`.
@@ -194,73 +211,66 @@ impl Store {
     /// Inserts a new job with its first state, unless (tenant, idempotency key) exists. Returns
     /// the stored job and whether this call created it.
     pub async fn insert_job(&self, job: &JobRow) -> Result<(JobRow, bool), StoreError> {
-        let spec = serde_json::to_string(&job.spec).expect("a JobSpec serializes");
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "INSERT INTO jobs (id, tenant, idempotency_key, name, spec, state, cluster, provider, \
-             gpus, usd_per_gpu_hour, attempt, handle, reason, created_ms, updated_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&job.id)
-        .bind(&job.tenant)
-        .bind(&job.idempotency_key)
-        .bind(&job.name)
-        .bind(&spec)
-        .bind(job.core.state.as_str())
-        .bind(job.core.cluster.clone())
-        .bind(job.provider.clone())
-        .bind(job.gpus as i64)
-        .bind(job.usd_per_gpu_hour)
-        .bind(job.core.attempt as i64)
-        .bind(job.core.handle.clone())
-        .bind(job.core.reason.clone())
-        .bind(job.created_ms)
-        .bind(job.updated_ms)
-        .execute(&mut *tx)
-        .await?;
-        let created = done.rows_affected() == 1;
-        if created {
+        let mut out = self.insert_jobs(std::slice::from_ref(job)).await?;
+        Ok(out.pop().expect("one result per job"))
+    }
+
+    /// [`insert_job`](Self::insert_job) for many jobs in one transaction (group commit): one
+    /// result per job, in order. All or none are written.
+    pub async fn insert_jobs(&self, jobs: &[JobRow]) -> Result<Vec<(JobRow, bool)>, StoreError> {
+        let mut tx = self.wpool.begin().await?;
+        let mut out = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let spec = serde_json::to_string(&job.spec).expect("a JobSpec serializes");
+            let done = sqlx::query(
+                "INSERT INTO jobs (id, tenant, idempotency_key, name, spec, state, cluster, \
+                 provider, gpus, usd_per_gpu_hour, attempt, handle, reason, created_ms, \
+                 updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+                 $14, $15) ON CONFLICT DO NOTHING",
+            )
+            .bind(&job.id)
+            .bind(&job.tenant)
+            .bind(&job.idempotency_key)
+            .bind(&job.name)
+            .bind(&spec)
+            .bind(job.core.state.as_str())
+            .bind(job.core.cluster.clone())
+            .bind(job.provider.clone())
+            .bind(job.gpus as i64)
+            .bind(job.usd_per_gpu_hour)
+            .bind(job.core.attempt as i64)
+            .bind(job.core.handle.clone())
+            .bind(job.core.reason.clone())
+            .bind(job.created_ms)
+            .bind(job.updated_ms)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() != 1 {
+                let row = sqlx::query(&format!(
+                    "SELECT {JOB_COLS} FROM jobs WHERE tenant = $1 AND idempotency_key = $2"
+                ))
+                .bind(&job.tenant)
+                .bind(&job.idempotency_key)
+                .fetch_one(&mut *tx)
+                .await?;
+                out.push((job_row(&row)?, false));
+                continue;
+            }
             // Placed at once: record both steps, as the state machine takes them.
             let created_as = Core {
                 state: JobState::Pending,
                 cluster: None,
                 ..job.core.clone()
             };
-            insert_event(
-                &mut tx,
-                &job.id,
-                job.created_ms,
-                "create",
-                "new",
-                &created_as,
-                None,
-            )
-            .await?;
+            let at = job.created_ms;
+            insert_event(&mut tx, &job.id, at, "create", "new", &created_as, None).await?;
             if job.core.state == JobState::Placed {
-                insert_event(
-                    &mut tx,
-                    &job.id,
-                    job.created_ms,
-                    "place",
-                    "pending",
-                    &job.core,
-                    None,
-                )
-                .await?;
+                insert_event(&mut tx, &job.id, at, "place", "pending", &job.core, None).await?;
             }
-            tx.commit().await?;
-            return Ok((job.clone(), true));
+            out.push((job.clone(), true));
         }
-        tx.rollback().await?;
-        let row = sqlx::query(&format!(
-            "SELECT {JOB_COLS} FROM jobs WHERE tenant = $1 AND idempotency_key = $2"
-        ))
-        .bind(&job.tenant)
-        .bind(&job.idempotency_key)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok((job_row(&row)?, false))
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// Moves `job` (as read) to `to`, if it is still in the state and attempt it was read in.
@@ -274,7 +284,7 @@ impl Store {
         place: Option<&PlaceInfo>,
         at_ms: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.wpool.begin().await?;
         let done = sqlx::query(
             "UPDATE jobs SET state = $1, cluster = $2, attempt = $3, handle = $4, reason = $5, \
              updated_ms = $6, provider = COALESCE($7, provider), gpus = COALESCE($8, gpus), \
@@ -430,7 +440,7 @@ impl Store {
         .bind(&s.cluster)
         .bind(s.attempt as i64)
         .bind(s.handle.clone())
-        .execute(&self.pool)
+        .execute(&self.wpool)
         .await?;
         Ok(())
     }
@@ -461,7 +471,7 @@ impl Store {
             .bind(&s.job_id)
             .bind(&s.cluster)
             .bind(s.attempt as i64)
-            .execute(&self.pool)
+            .execute(&self.wpool)
             .await?;
         Ok(())
     }
@@ -472,7 +482,7 @@ impl Store {
         } else {
             "DELETE FROM drained WHERE cluster = $1"
         };
-        sqlx::query(q).bind(cluster).execute(&self.pool).await?;
+        sqlx::query(q).bind(cluster).execute(&self.wpool).await?;
         Ok(())
     }
 
@@ -515,7 +525,7 @@ impl Store {
     /// Deletes everything (tests against a shared PostgreSQL database).
     pub async fn wipe(&self) -> Result<(), StoreError> {
         for t in ["jobs", "job_events", "stale_copies", "runs", "drained"] {
-            self.pool
+            self.wpool
                 .execute(format!("DELETE FROM {t}").as_str())
                 .await?;
         }

@@ -283,3 +283,98 @@ fn dashboard_in_headless_chromium_shows_a_submitted_job() {
     );
     eprintln!("dashboard screenshot: {}", shot.display());
 }
+
+/// 200 clients submit `per` jobs each, each client as fast as it can (`pace` None) or one
+/// request every `pace`. Returns (submissions per second, sorted latencies).
+fn load(
+    url: &str,
+    tag: &str,
+    clients: usize,
+    per: usize,
+    pace: Option<Duration>,
+) -> (f64, Vec<Duration>) {
+    let t0 = Instant::now();
+    let handles: Vec<_> = (0..clients)
+        .map(|c| {
+            let (url, tag) = (url.to_string(), tag.to_string());
+            std::thread::spawn(move || {
+                let mut lat = Vec::with_capacity(per);
+                // Spread the paced clients' starts over one period.
+                let start =
+                    Instant::now() + pace.map_or(Duration::ZERO, |p| p * c as u32 / clients as u32);
+                for i in 0..per {
+                    if let Some(p) = pace {
+                        let due = start + p * i as u32;
+                        if let Some(d) = due.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(d);
+                        }
+                    }
+                    let key = format!("{tag}-{c}-{i}");
+                    let body = job_body(c * per + i);
+                    let s = Instant::now();
+                    let r = request(
+                        &url,
+                        "POST",
+                        "/v1/jobs",
+                        &[("Authorization", "Bearer t"), ("Idempotency-Key", &key)],
+                        Some(&body),
+                    )
+                    .unwrap();
+                    lat.push(s.elapsed());
+                    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut lat: Vec<Duration> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    let rate = lat.len() as f64 / t0.elapsed().as_secs_f64();
+    lat.sort();
+    (rate, lat)
+}
+
+fn q(lat: &[Duration], p: f64) -> Duration {
+    lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)]
+}
+
+/// The submission throughput and latency measurement (docs/broker.md quotes it). Ignored by
+/// default; run it optimised:
+/// `cargo test --release -p skyfleet-broker --test it throughput -- --ignored --nocapture`.
+/// A broker on SQLite with four local dry-run clusters, over loopback, one connection per
+/// request; the reconciler places, submits and polls the jobs meanwhile.
+/// 1. Saturation: 200 clients submit 20,000 jobs as fast as they can: at least 2,000/s.
+/// 2. Latency: 200 clients each submit 10 jobs a second for 5 s (2,000/s offered): p99 < 20 ms.
+#[test]
+#[ignore]
+fn throughput_submissions_per_second_and_p99_latency() {
+    let dir = temp_dir("throughput");
+    let config = write_config(&dir, 4, 10_000_000);
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut child = spawn_broker(&config, &dir.join("b.db"), port);
+    wait_up(&url);
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let (rate, lat) = load(&url, "sat", 200, 100, None);
+    eprintln!(
+        "saturation: {} submissions, 200 clients: {rate:.0}/s; latency p50 {:.2} ms, p99 {:.2} ms",
+        lat.len(),
+        ms(q(&lat, 0.5)),
+        ms(q(&lat, 0.99))
+    );
+    let (prate, plat) = load(&url, "paced", 200, 50, Some(Duration::from_millis(100)));
+    eprintln!(
+        "paced: {} submissions, 200 clients at 10/s each: {prate:.0}/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        plat.len(), ms(q(&plat, 0.5)), ms(q(&plat, 0.99)), ms(plat[plat.len() - 1])
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(rate >= 2000.0, "{rate:.0} submissions/s is under 2,000/s");
+    assert!(
+        q(&plat, 0.99) < Duration::from_millis(20),
+        "p99 {:?} at 2,000/s is over 20 ms",
+        q(&plat, 0.99)
+    );
+}
