@@ -189,3 +189,74 @@ pub fn build(config: &ExecutorConfig) -> Result<Arc<dyn Executor>, ExecError> {
         ExecutorConfig::Ray(c) => Arc::new(RayExecutor::new(c.clone())?),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ExecutorConfig, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn configs_parse_by_kind() {
+        let slurm =
+            parse("kind = \"slurm\"\nslurm_conf = \"/etc/slurm/slurm.conf\"\npartition = \"gpu\"")
+                .unwrap();
+        assert_eq!(slurm.kind(), "slurm");
+        let ray = parse("kind = \"ray\"\nurl = \"http://127.0.0.1:8265\"").unwrap();
+        assert_eq!(
+            ray,
+            ExecutorConfig::Ray(RayConfig {
+                url: "http://127.0.0.1:8265".into(),
+                timeout_ms: None
+            })
+        );
+        let local =
+            parse("kind = \"local\"\nstate_dir = \"/tmp/s\"\ngpus = 4\ndry_run = true").unwrap();
+        assert!(matches!(
+            local,
+            ExecutorConfig::Local(LocalConfig {
+                gpus: 4,
+                dry_run: true,
+                ..
+            })
+        ));
+        for kind in KINDS {
+            assert!(parse(&format!("kind = \"{kind}\""))
+                .unwrap_err()
+                .contains("missing field"));
+        }
+    }
+
+    #[test]
+    fn unknown_kinds_and_fields_are_errors_that_name_them() {
+        let err = parse("kind = \"k8s\"").unwrap_err();
+        assert!(err.contains("k8s") && err.contains("slurm"), "{err}");
+        let err = parse("kind = \"ray\"\nurl = \"http://x\"\ntimeout = 3").unwrap_err();
+        assert!(err.contains("timeout"), "{err}");
+    }
+
+    #[test]
+    fn build_checks_what_it_can_without_the_backend() {
+        let err = build(&ExecutorConfig::Slurm(SlurmConfig {
+            slurm_conf: "/nonexistent/slurm.conf".into(),
+            partition: None,
+            output_dir: None,
+            bin_dir: None,
+            timeout_ms: None,
+        }))
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("/nonexistent/slurm.conf"), "{err}");
+        let local = build(&ExecutorConfig::Local(LocalConfig {
+            state_dir: std::env::temp_dir().join(format!("skyfleet-build-{}", std::process::id())),
+            gpus: 1,
+            dry_run: false,
+            dry_run_running_polls: 0,
+        }))
+        .unwrap();
+        assert_eq!(local.kind(), "local");
+        local.health().unwrap();
+    }
+}
