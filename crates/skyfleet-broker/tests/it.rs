@@ -7,5 +7,6 @@ mod it {
     pub mod fake;
     pub mod live;
     pub mod setup;
+    pub mod slurm;
     pub mod store;
 }
