@@ -20,7 +20,9 @@
 //!
 //! The job runs under `setsid -f sh -c WRAPPER`: detached from the broker, in its own session
 //! and process group (so cancel signals the whole group), reparented to init when the broker
-//! dies. The wrapper writes `pid`, runs the script, and writes `exit_code`.
+//! dies. The wrapper writes `pid`, runs the script, and writes `exit_code`. The job's
+//! environment is what its script exports plus `PATH`, `HOME`, `USER`, `LOGNAME`, `LANG`,
+//! `LC_ALL`, `TZ` and `TMPDIR` from the broker's, and `CUDA_VISIBLE_DEVICES`.
 //!
 //! Slots: a job that needs more GPUs than the executor has is rejected; one that does not fit
 //! now waits (`Pending`), first come first served, and starts as soon as slots free up. Slots
@@ -48,6 +50,11 @@ const BACKEND: &str = "local";
 const LAUNCH_GRACE: Duration = Duration::from_secs(5);
 /// How long cancel waits after SIGTERM before it sends SIGKILL to the job's process group.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
+
+/// The broker's environment variables a local job inherits; the rest it does not see.
+const INHERITED_ENV: &[&str] = &[
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR",
+];
 
 /// The `local` executor's settings.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -210,7 +217,16 @@ echo $? > "$d/exit_code.tmp" && mv "$d/exit_code.tmp" "$d/exit_code""#;
             let _ = write_atomic(&d.join("exit_code"), "127");
             return Err(());
         };
-        let status = Command::new("setsid")
+        let mut command = Command::new("setsid");
+        // The job sees the environment its script exports and a few basics, not the broker's
+        // (no database URL or token leaks into jobs), as with Slurm's --export=NONE.
+        command.env_clear();
+        for key in INHERITED_ENV {
+            if let Some(v) = std::env::var_os(key) {
+                command.env(key, v);
+            }
+        }
+        let status = command
             .arg("-f")
             .arg("sh")
             .arg("-c")

@@ -27,9 +27,11 @@ fn local_runs_setup_then_run_with_env_and_gpu_slots() {
     let dir = scratch("local-run");
     let exec = executor(&dir, 4);
     exec.health().unwrap();
+    // cargo sets CARGO_MANIFEST_DIR for this test process: the job must not inherit it.
+    assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
     let mut s = spec(
         "lr",
-        r#"echo "run $SKYFLEET_TEST gpus=$CUDA_VISIBLE_DEVICES pwd=$(pwd)""#,
+        r#"echo "run $SKYFLEET_TEST gpus=$CUDA_VISIBLE_DEVICES pwd=$(pwd) broker=$CARGO_MANIFEST_DIR""#,
     );
     s.setup = Some("echo setup".into());
     s.gpus_per_node = 2;
@@ -41,7 +43,7 @@ fn local_runs_setup_then_run_with_env_and_gpu_slots() {
     let logs = exec.logs(&h, 10_000).unwrap().unwrap();
     assert_eq!(
         logs,
-        format!("setup\nrun yes gpus=0,1 pwd={}\n", work.display())
+        format!("setup\nrun yes gpus=0,1 pwd={} broker=\n", work.display())
     );
     let found = exec.find(&format!("skyfleet-{}-", s.job_id)).unwrap();
     assert_eq!(found.len(), 1);
