@@ -51,11 +51,11 @@ pub fn slurmctld_stop(cluster: &str) -> Result<(), String> {
     services(&["slurmctld-stop", cluster])
 }
 
-/// Kill the slurmctld of test cluster `cluster` with SIGKILL, as a crash would. Slurm saves its
-/// state a moment after each change, so a job that started in the last seconds before the crash
-/// may be requeued when the controller comes back (and its node drained, "Duplicate jobid"):
-/// that is Slurm's behaviour, not the executor's. Prefer [`slurmctld_stop`] unless the crash
-/// itself is under test.
+/// Kill the slurmctld of test cluster `cluster` with SIGKILL, as a crash would, once it has
+/// written its job state to disk (at most 7 s). slurmctld saves job changes up to 5 s after
+/// they happen; killed inside that window, it comes back believing a job that had started still
+/// pends, starts it a second time and drains the node ("Duplicate jobid"). That is Slurm's own
+/// crash window, which the waiting keeps out of failover tests.
 pub fn slurmctld_kill(cluster: &str) -> Result<(), String> {
     services(&["slurmctld-kill", cluster])
 }
