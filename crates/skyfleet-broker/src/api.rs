@@ -134,7 +134,14 @@ async fn whoami(State(b): Shared, h: HeaderMap) -> Result<Json<Value>, ApiError>
 }
 
 async fn submit(State(b): Shared, h: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let Caller::Tenant(tenant) = caller(&b, &h)? else {
+    let t0 = std::time::Instant::now();
+    let r = submit_inner(&b, &h, &body).await;
+    b.metrics.submit_latency.observe(t0.elapsed());
+    r
+}
+
+async fn submit_inner(b: &Broker, h: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
+    let Caller::Tenant(tenant) = caller(b, h)? else {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "jobs are submitted with a tenant's token, not the admin's",
@@ -160,7 +167,7 @@ async fn submit(State(b): Shared, h: HeaderMap, body: Bytes) -> Result<Response,
             "expected a JSON object (a job spec; see /v1/openapi.json)",
         ));
     }
-    let mut de = serde_json::Deserializer::from_slice(&body);
+    let mut de = serde_json::Deserializer::from_slice(body);
     let mut spec: JobSpec = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let msg = e.inner().to_string();

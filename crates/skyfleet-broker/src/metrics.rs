@@ -16,6 +16,51 @@ pub struct Metrics {
     pub http_errors_5xx: AtomicU64,
     placements: AtomicU64,
     placement_ns: AtomicU64,
+    /// Time in the `POST /v1/jobs` handler, from the parsed request to the answer.
+    pub submit_latency: Histogram,
+    /// Length of each reconciler pass.
+    pub pass_latency: Histogram,
+}
+
+/// Bucket upper bounds in seconds, for the latency histograms.
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// A fixed-bucket latency histogram (Prometheus `histogram`).
+#[derive(Debug, Default)]
+pub struct Histogram {
+    /// Per bucket (not cumulative); the last counts what exceeds every bound.
+    counts: [AtomicU64; BUCKETS.len() + 1],
+    sum_ns: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, d: Duration) {
+        let s = d.as_secs_f64();
+        let i = BUCKETS
+            .iter()
+            .position(|&b| s <= b)
+            .unwrap_or(BUCKETS.len());
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_ns
+            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, s: &mut String, name: &str, help: &str) {
+        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut total = 0;
+        for (i, c) in self.counts.iter().enumerate() {
+            total += c.load(Ordering::Relaxed);
+            match BUCKETS.get(i) {
+                Some(b) => writeln!(s, "{name}_bucket{{le=\"{b}\"}} {total}"),
+                None => writeln!(s, "{name}_bucket{{le=\"+Inf\"}} {total}"),
+            }
+            .expect("writing to a String");
+        }
+        let sum = self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
+        let _ = writeln!(s, "{name}_sum {sum}\n{name}_count {total}");
+    }
 }
 
 impl Metrics {
@@ -89,6 +134,16 @@ impl Metrics {
             s,
             "skyfleet_placement_seconds_count {}",
             g(&self.placements)
+        );
+        self.submit_latency.render(
+            &mut s,
+            "skyfleet_http_submit_seconds",
+            "Time the broker spends on POST /v1/jobs, from the parsed request to the answer.",
+        );
+        self.pass_latency.render(
+            &mut s,
+            "skyfleet_reconcile_pass_seconds",
+            "Length of each reconciler pass.",
         );
         s.push_str(extra);
         s

@@ -17,9 +17,11 @@ use std::time::{Duration, Instant};
 /// Runs [`tick`] forever.
 pub async fn run(broker: Arc<Broker>) {
     loop {
+        let t0 = Instant::now();
         if let Err(e) = tick(&broker).await {
             tracing::error!("reconcile: {e}");
         }
+        broker.metrics.pass_latency.observe(t0.elapsed());
         let interval = broker.config.policy.poll_interval;
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}

@@ -1,5 +1,6 @@
 //! Tests against a real broker process on loopback: crash safety under `kill -9`, the
-//! dashboard in headless Chromium, and the submission throughput measurement.
+//! dashboard in headless Chromium, and concurrent submissions run to completion. (Throughput and
+//! latency are measured by `benches/throughput.rs`, not asserted here.)
 //!
 //! The broker process is this test binary itself, re-run with `SKYFLEET_IT_SERVE` set, which
 //! makes [`serve_child`] run `skyfleet serve` in it.
@@ -284,97 +285,94 @@ fn dashboard_in_headless_chromium_shows_a_submitted_job() {
     eprintln!("dashboard screenshot: {}", shot.display());
 }
 
-/// 200 clients submit `per` jobs each, each client as fast as it can (`pace` None) or one
-/// request every `pace`. Returns (submissions per second, sorted latencies).
-fn load(
-    url: &str,
-    tag: &str,
-    clients: usize,
-    per: usize,
-    pace: Option<Duration>,
-) -> (f64, Vec<Duration>) {
-    let t0 = Instant::now();
-    let handles: Vec<_> = (0..clients)
-        .map(|c| {
-            let (url, tag) = (url.to_string(), tag.to_string());
-            std::thread::spawn(move || {
-                let mut lat = Vec::with_capacity(per);
-                // Spread the paced clients' starts over one period.
-                let start =
-                    Instant::now() + pace.map_or(Duration::ZERO, |p| p * c as u32 / clients as u32);
-                for i in 0..per {
-                    if let Some(p) = pace {
-                        let due = start + p * i as u32;
-                        if let Some(d) = due.checked_duration_since(Instant::now()) {
-                            std::thread::sleep(d);
-                        }
-                    }
-                    let key = format!("{tag}-{c}-{i}");
-                    let body = job_body(c * per + i);
-                    let s = Instant::now();
-                    let r = request(
-                        &url,
-                        "POST",
-                        "/v1/jobs",
-                        &[("Authorization", "Bearer t"), ("Idempotency-Key", &key)],
-                        Some(&body),
-                    )
-                    .unwrap();
-                    lat.push(s.elapsed());
-                    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-                }
-                lat
-            })
-        })
-        .collect();
-    let mut lat: Vec<Duration> = handles
-        .into_iter()
-        .flat_map(|h| h.join().unwrap())
-        .collect();
-    let rate = lat.len() as f64 / t0.elapsed().as_secs_f64();
-    lat.sort();
-    (rate, lat)
-}
-
-fn q(lat: &[Duration], p: f64) -> Duration {
-    lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)]
-}
-
-/// The submission throughput and latency measurement (docs/broker.md quotes it). Ignored by
-/// default; run it optimised:
-/// `cargo test --release -p skyfleet-broker --test it throughput -- --ignored --nocapture`.
-/// A broker on SQLite with four local dry-run clusters, over loopback, one connection per
-/// request; the reconciler places, submits and polls the jobs meanwhile.
-/// 1. Saturation: 200 clients submit 20,000 jobs as fast as they can: at least 2,000/s.
-/// 2. Latency: 200 clients each submit 10 jobs a second for 5 s (2,000/s offered): p99 < 20 ms.
+/// Functional, not timed (the measurement is `cargo bench -p skyfleet-broker --bench
+/// throughput`): 1,000 submissions from 50 concurrent clients are each acknowledged once, and the
+/// reconciler carries every one to `succeeded` on the dry-run clusters, each through the whole
+/// lifecycle (create, place, submitted, started, succeeded).
 #[test]
-#[ignore]
-fn throughput_submissions_per_second_and_p99_latency() {
-    let dir = temp_dir("throughput");
+fn concurrent_submissions_all_run_to_completion() {
+    let dir = temp_dir("concurrent");
     let config = write_config(&dir, 4, 10_000_000);
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let mut child = spawn_broker(&config, &dir.join("b.db"), port);
     wait_up(&url);
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let (rate, lat) = load(&url, "sat", 200, 100, None);
-    eprintln!(
-        "saturation: {} submissions, 200 clients: {rate:.0}/s; latency p50 {:.2} ms, p99 {:.2} ms",
-        lat.len(),
-        ms(q(&lat, 0.5)),
-        ms(q(&lat, 0.99))
-    );
-    let (prate, plat) = load(&url, "paced", 200, 50, Some(Duration::from_millis(100)));
-    eprintln!(
-        "paced: {} submissions, 200 clients at 10/s each: {prate:.0}/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        plat.len(), ms(q(&plat, 0.5)), ms(q(&plat, 0.99)), ms(plat[plat.len() - 1])
+    let (clients, per) = (50, 20);
+    let handles: Vec<_> = (0..clients)
+        .map(|c| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                (0..per)
+                    .map(|i| {
+                        let key = format!("c{c}-{i}");
+                        let r = request(
+                            &url,
+                            "POST",
+                            "/v1/jobs",
+                            &[("Authorization", "Bearer t"), ("Idempotency-Key", &key)],
+                            Some(&job_body(c * per + i)),
+                        )
+                        .unwrap();
+                        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+                        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+                        v["id"].as_str().unwrap().to_string()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let ids: BTreeSet<String> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    assert_eq!(ids.len(), clients * per);
+    let t0 = Instant::now();
+    let jobs = loop {
+        let r = request(
+            &url,
+            "GET",
+            "/v1/jobs?limit=10000",
+            &[("Authorization", "Bearer admin")],
+            None,
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        let jobs = v["jobs"].as_array().unwrap().clone();
+        if jobs.iter().all(|j| j["state"] == "succeeded") || t0.elapsed() > Duration::from_secs(60)
+        {
+            break jobs;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stored: BTreeSet<&str> = jobs.iter().map(|j| j["id"].as_str().unwrap()).collect();
+    assert_eq!(stored.len(), jobs.len(), "a job is stored twice");
+    assert_eq!(stored, ids.iter().map(String::as_str).collect());
+    let stuck: Vec<_> = jobs
+        .iter()
+        .filter(|j| j["state"] != "succeeded")
+        .map(|j| format!("{} {}", j["id"], j["state"]))
+        .collect();
+    assert!(stuck.is_empty(), "not finished after 60 s: {stuck:?}");
+    let sample = ids.iter().next().unwrap();
+    let r = request(
+        &url,
+        "GET",
+        &format!("/v1/jobs/{sample}"),
+        &[("Authorization", "Bearer t")],
+        None,
+    )
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let events: Vec<&str> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        ["create", "place", "submitted", "started", "succeeded"]
     );
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(rate >= 2000.0, "{rate:.0} submissions/s is under 2,000/s");
-    assert!(
-        q(&plat, 0.99) < Duration::from_millis(20),
-        "p99 {:?} at 2,000/s is over 20 ms",
-        q(&plat, 0.99)
-    );
 }
