@@ -40,18 +40,28 @@ inference services, batch jobs and a policy. `skyfleet plan` places the workload
 capacity for the whole horizon and reports cost, energy, water and carbon by provider and by
 month, N+1 survivability, contract use, unmet demand, and the gap to a proven lower bound.
 `skyfleet simulate` runs the same capacity through time on a job trace, with outages, spot
-preemptions and late contracts, and compares placement policies side by side.",
+preemptions and late contracts, and compares placement policies side by side. `skyfleet commit`
+decides which new contracts to sign, and how big, under uncertain demand, delivery, prices and
+outages (docs/commit.md).
+
+`skyfleet serve` is the broker: it runs submitted jobs on local processes, Slurm or Ray
+clusters, keeps their state in SQLite or PostgreSQL, and fails over when a cluster dies
+(docs/broker.md). `submit`, `jobs`, `job`, `cancel` and `clusters` are its clients.",
     after_help = "\
 Examples:
   skyfleet plan examples/frontier-lab.toml          place a fleet, print the plan
   skyfleet plan lab.toml --json > plan.json         the same, as JSON (docs/plan-json.md)
   skyfleet simulate examples/frontier-lab.toml --trace philly:../shared/data/traces/philly-subset/jobs.csv
                                                     replay a job trace, compare four policies
+  skyfleet commit examples/frontier-lab.toml --out commit-report/
+                                                    which contracts to sign, against baselines
+  skyfleet serve --config examples/broker.toml      run the broker (SQLite, local executors)
+  skyfleet submit examples/jobs/train-small.yaml    submit a job to it (SKYFLEET_TOKEN)
   skyfleet catalog --accelerator H100 --sort price  the cheapest H100 capacity in the catalog
   skyfleet bench --workloads 100,1000               how placement time grows with size
 
-Exit status: 0 success, 1 runtime failure (I/O, solver), 2 invalid input (fleet file or
-command line)."
+Exit status: 0 success, 1 runtime failure (I/O, solver, broker unreachable), 2 invalid input
+(fleet file, config, job file, command line, or a 4xx answer from the broker)."
 )]
 struct Cli {
     /// Print no progress lines or notes on stderr (errors are still printed).
@@ -68,8 +78,7 @@ enum Command {
     Plan(plan_cmd::PlanArgs),
     /// Run the fleet through time on a job trace, with faults, and compare placement policies.
     Simulate(simulate_cmd::SimulateArgs),
-    /// Which contracts to sign: commitments optimised under uncertain demand, delivery and
-    /// prices, compared with baselines on expected cost, tail risk, stranded capacity and return.
+    /// Which contracts to sign: sizes optimised under uncertainty, compared with baselines.
     Commit(commit_cmd::CommitArgs),
     /// List the built-in catalog's offers, the sources of its figures, or its data fixes.
     Catalog(catalog_cmd::CatalogArgs),
