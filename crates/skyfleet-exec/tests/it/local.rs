@@ -265,3 +265,78 @@ fn local_dry_run_starts_nothing() {
     assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
     assert!(!dir.join("never").exists());
 }
+
+#[test]
+fn local_running_jobs_never_share_or_exceed_the_gpu_slots() {
+    let dir = scratch("local-slots");
+    let exec = executor(&dir, 4);
+    // A fixed pseudo-random mix of needs (1 to 4 GPUs) and durations.
+    let mut seed: u64 = 0x5eed;
+    let mut next = |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let mut handles = Vec::new();
+    for _ in 0..24 {
+        let mut s = spec("ls", &format!("sleep 0.{}", 1 + next(3)));
+        s.gpus_per_node = 1 + next(4) as u32;
+        handles.push((exec.submit(&s).unwrap(), s.gpus_per_node));
+    }
+    let needs: std::collections::BTreeMap<String, u32> =
+        handles.iter().map(|(h, n)| (h.0.clone(), *n)).collect();
+    let t0 = Instant::now();
+    loop {
+        // One `find` is one consistent snapshot: jobs start only while it holds the lock.
+        let mut held: Vec<u32> = Vec::new();
+        let mut done = 0;
+        let snapshot = exec.find("skyfleet-").unwrap();
+        assert_eq!(snapshot.len(), handles.len());
+        for f in &snapshot {
+            match &f.state {
+                RemoteState::Running => {
+                    let slots =
+                        fs::read_to_string(exec.submission_dir(&f.handle).join("slots")).unwrap();
+                    let slots: Vec<u32> = slots.split(',').map(|s| s.parse().unwrap()).collect();
+                    assert_eq!(
+                        slots.len() as u32,
+                        needs[&f.name],
+                        "{} holds {slots:?}",
+                        f.name
+                    );
+                    held.extend(slots);
+                }
+                RemoteState::Succeeded => done += 1,
+                RemoteState::Pending => {}
+                other => panic!("{}: {other:?}", f.name),
+            }
+        }
+        let mut unique = held.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), held.len(), "a slot is held twice: {held:?}");
+        assert!(held.iter().all(|&s| s < 4), "{held:?}");
+        if done == handles.len() {
+            break;
+        }
+        assert!(t0.elapsed() < LIMIT, "{done} of {} done", handles.len());
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn local_health_fails_when_the_state_folder_is_gone_bad() {
+    let dir = scratch("local-health");
+    let state = dir.join("state");
+    let exec = executor(&state, 1);
+    exec.health().unwrap();
+    fs::remove_dir_all(&state).unwrap();
+    fs::write(&state, b"not a folder").unwrap();
+    match exec.health() {
+        Err(ExecError::Unreachable { detail, .. }) => {
+            assert!(detail.contains("not writable"), "{detail}")
+        }
+        other => panic!("expected Unreachable, got {other:?}"),
+    }
+}
