@@ -133,15 +133,19 @@ fn round(secs: u64, wrk: bool) -> Vec<(String, Summary)> {
     let mut child = spawn_broker(&config, &dir.join("b.db"), port);
     wait_up(&url);
     let mut out = Vec::new();
-    let mut phase = |name: &str, client: Summary, before: &Hist, url: &str| {
-        let server = Hist::scrape(url).since(before);
+    let mut phase = |name: &str, client: Summary, before: &[Hist; 2], url: &str| {
+        let [server, passes] = Hist::scrape(url);
+        let (server, passes) = (server.since(&before[0]), passes.since(&before[1]));
         println!("  {name:<22} {}", client.line());
         println!(
-            "  {:<22} server-side p50 <= {} ms, p90 <= {} ms, p99 <= {} ms",
+            "  {:<22} server-side p50 <= {} ms, p90 <= {} ms, p99 <= {} ms; {} reconciler passes, p50 <= {} ms, max <= {} ms",
             "",
             server.quantile(0.5),
             server.quantile(0.9),
-            server.quantile(0.99)
+            server.quantile(0.99),
+            passes.count(),
+            passes.quantile(0.5),
+            passes.quantile(1.0),
         );
         out.push((name.to_string(), client));
     };
@@ -337,12 +341,22 @@ end
 struct Hist(Vec<(f64, u64)>);
 
 impl Hist {
-    fn scrape(url: &str) -> Hist {
+    fn scrape(url: &str) -> [Hist; 2] {
+        [
+            Hist::scrape_one(url, "skyfleet_http_submit_seconds"),
+            Hist::scrape_one(url, "skyfleet_reconcile_pass_seconds"),
+        ]
+    }
+
+    fn scrape_one(url: &str, name: &str) -> Hist {
         let r = request(url, "GET", "/metrics", &[], None).expect("metrics");
         let text = String::from_utf8_lossy(&r.body);
         let mut v = Vec::new();
         for l in text.lines() {
-            let Some(rest) = l.strip_prefix("skyfleet_http_submit_seconds_bucket{le=\"") else {
+            let Some(rest) = l
+                .strip_prefix(name)
+                .and_then(|l| l.strip_prefix("_bucket{le=\""))
+            else {
                 continue;
             };
             let (le, n) = rest.split_once("\"} ").unwrap();
@@ -364,6 +378,10 @@ impl Hist {
                 .map(|(i, &(le, n))| (le, n - before.0.get(i).map_or(0, |b| b.1)))
                 .collect(),
         )
+    }
+
+    fn count(&self) -> u64 {
+        self.0.last().map_or(0, |b| b.1)
     }
 
     /// The smallest bucket bound holding quantile `p`, as text ("?" without the histogram).

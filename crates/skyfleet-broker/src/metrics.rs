@@ -23,8 +23,9 @@ pub struct Metrics {
 }
 
 /// Bucket upper bounds in seconds, for the latency histograms.
-const BUCKETS: [f64; 14] = [
-    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 1.0,
+const BUCKETS: [f64; 16] = [
+    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 1.0, 2.5,
+    10.0,
 ];
 
 /// A fixed-bucket latency histogram (Prometheus `histogram`).
