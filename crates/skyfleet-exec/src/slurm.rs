@@ -8,22 +8,33 @@
 //! | call     | command                                                                        |
 //! |----------|--------------------------------------------------------------------------------|
 //! | health   | `scontrol ping`                                                                |
-//! | submit   | `squeue --name` (an attempt already there is adopted), then `sbatch --parsable` |
-//! | status   | `squeue -j ID --states=all`, then the jobcomp file (`sacct -c`) once purged    |
+//! | submit   | the snapshot and this executor's own submissions (an attempt already there is adopted), then `sbatch --parsable` |
+//! | status   | one `squeue --states=all` snapshot shared by calls within [`SNAPSHOT_TTL`]; an id not in it: `squeue -j ID`, then the jobcomp file (`sacct -c`) once purged |
 //! | cancel   | `scancel ID`                                                                   |
 //! | find     | `squeue --states=all` and `sacct -c`, filtered by name prefix                  |
 //! | logs     | the job's `--output` file                                                      |
+//!
+//! Why a snapshot: `squeue` fetches the controller's whole job table whatever it is asked, so a
+//! `squeue -j ID` per job and a `squeue --name` per submit cost O(jobs) each, O(jobs²) per
+//! reconciler pass. One listing per [`SNAPSHOT_TTL`] answers every `status` and `submit` of that
+//! window (docs/executors.md has the measurements).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::cmd::{self, CmdError, Output};
 use crate::{script, ExecError, Executor, Found, Handle, LaunchSpec, RemoteState};
 
 const BACKEND: &str = "slurm";
+
+/// How long one `squeue` listing answers `status` and `submit`'s duplicate check. A state is at
+/// most this old; the broker polls every 0.5 to 2 s.
+pub const SNAPSHOT_TTL: Duration = Duration::from_millis(500);
 
 /// The `slurm` executor's settings.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -51,6 +62,37 @@ pub struct SlurmExecutor {
     config: SlurmConfig,
     output_dir: PathBuf,
     timeout: Duration,
+    queue: Mutex<Queue>,
+    /// Held by the one thread that refreshes the snapshot, so a burst of callers runs one
+    /// `squeue`, not one each.
+    refreshing: Mutex<()>,
+}
+
+/// What this executor knows of the controller's queue.
+#[derive(Default)]
+struct Queue {
+    /// The last `squeue --states=all` listing.
+    snapshot: Option<Arc<Snapshot>>,
+    /// Attempts this executor submitted after `snapshot` was taken, by name: (id, when sbatch
+    /// returned). Pruned at each refresh of what the new listing holds.
+    submitted: HashMap<String, (String, Instant)>,
+}
+
+/// One `squeue --states=all` listing.
+struct Snapshot {
+    /// When the `squeue` started: it holds every job accepted before then (and not yet purged).
+    taken: Instant,
+    /// Set when a command found the controller down: list again before answering.
+    stale: AtomicBool,
+    by_id: HashMap<String, Row>,
+    /// Name -> id of the first job of that name, as `squeue` lists them.
+    by_name: HashMap<String, String>,
+}
+
+impl Snapshot {
+    fn fresh(&self) -> bool {
+        !self.stale.load(Ordering::Relaxed) && self.taken.elapsed() < SNAPSHOT_TTL
+    }
 }
 
 impl SlurmExecutor {
@@ -80,7 +122,77 @@ impl SlurmExecutor {
             timeout: Duration::from_millis(config.timeout_ms.unwrap_or(3000)),
             output_dir,
             config,
+            queue: Mutex::default(),
+            refreshing: Mutex::default(),
         })
+    }
+
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A snapshot younger than [`SNAPSHOT_TTL`], listing the queue again if there is none.
+    fn snapshot(&self) -> Result<Arc<Snapshot>, ExecError> {
+        if let Some(s) = self.queue().snapshot.as_ref().filter(|s| s.fresh()) {
+            return Ok(s.clone());
+        }
+        let _one = self.refreshing.lock().unwrap_or_else(|e| e.into_inner());
+        // Another thread may have refreshed it while this one waited.
+        if let Some(s) = self.queue().snapshot.as_ref().filter(|s| s.fresh()) {
+            return Ok(s.clone());
+        }
+        let taken = Instant::now();
+        let rows = self.squeue(None)?;
+        let mut by_name = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            by_name
+                .entry(r.name.clone())
+                .or_insert_with(|| r.id.clone());
+        }
+        let snap = Arc::new(Snapshot {
+            taken,
+            stale: AtomicBool::new(false),
+            by_id: rows.into_iter().map(|r| (r.id.clone(), r)).collect(),
+            by_name,
+        });
+        let mut q = self.queue();
+        // What sbatch accepted before this listing started is in it (or was purged, which a
+        // per-name squeue would not see either).
+        q.submitted.retain(|_, (_, at)| *at >= taken);
+        q.snapshot = Some(snap.clone());
+        Ok(snap)
+    }
+
+    /// After an error that says the controller is down: the next call lists the queue again
+    /// rather than answer from what it was.
+    fn mark_stale(&self) {
+        if let Some(s) = &self.queue().snapshot {
+            s.stale.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// The id of an attempt named `name` that the controller already holds or that this
+    /// executor submitted, checked against a fresh snapshot.
+    fn already_submitted(&self, name: &str) -> Result<Option<String>, ExecError> {
+        self.snapshot()?;
+        // Under one lock: a refresh prunes `submitted` only of what its snapshot holds.
+        let q = self.queue();
+        Ok(q.submitted.get(name).map(|(id, _)| id.clone()).or_else(|| {
+            q.snapshot
+                .as_ref()
+                .and_then(|s| s.by_name.get(name).cloned())
+        }))
+    }
+
+    /// The state of a job the controller holds, as a `squeue` row says it.
+    fn row_state(&self, row: &Row) -> RemoteState {
+        let mut state = map_state(&row.state, &row.detail);
+        if let RemoteState::Failed { reason } = &mut state {
+            if let Some(code) = self.exit_code(&row.id) {
+                reason.push_str(&format!(", exit code {code}"));
+            }
+        }
+        state
     }
 
     fn command(&self, program: &str) -> Command {
@@ -103,10 +215,16 @@ impl SlurmExecutor {
     ) -> Result<Output, ExecError> {
         cmd.args(args);
         let what = format!("{} {}", cmd.get_program().to_string_lossy(), args.join(" "));
-        let out = cmd::run(cmd, stdin, self.timeout).map_err(|e| match e {
-            CmdError::TimedOut { .. } | CmdError::Spawn { .. } => unreachable_err(e.to_string()),
+        let out = cmd::run(cmd, stdin, self.timeout).map_err(|e| {
+            self.mark_stale();
+            match e {
+                CmdError::TimedOut { .. } | CmdError::Spawn { .. } => {
+                    unreachable_err(e.to_string())
+                }
+            }
         })?;
         if !out.success() && controller_down(&out) {
+            self.mark_stale();
             return Err(unreachable_err(format!("`{what}`: {}", out.complaint())));
         }
         Ok(out)
@@ -114,13 +232,10 @@ impl SlurmExecutor {
 
     /// Jobs the controller still holds, as (id, name, state, reason). `job` narrows to one id;
     /// an id it no longer knows gives an empty list.
-    fn squeue(&self, job: Option<&str>, name: Option<&str>) -> Result<Vec<Row>, ExecError> {
+    fn squeue(&self, job: Option<&str>) -> Result<Vec<Row>, ExecError> {
         let mut args = vec!["-h", "--states=all", "-o", "%i|%j|%T|%r"];
         if let Some(id) = job {
             args.extend(["-j", id]);
-        }
-        if let Some(n) = name {
-            args.extend(["--name", n]);
         }
         let out = self.run(self.command("squeue"), &args, None)?;
         if !out.success() {
@@ -186,13 +301,10 @@ impl Executor for SlurmExecutor {
         let name = spec.name();
         let script = format!("#!/bin/sh\n{}", script::compose(spec).map_err(rejected)?);
         // The same attempt submitted before (a broker that died before it recorded the id):
-        // adopt it rather than run it twice.
-        if let Some(row) = self
-            .squeue(None, Some(&name))?
-            .into_iter()
-            .find(|r| r.name == name)
-        {
-            return Ok(Handle(row.id));
+        // adopt it rather than run it twice. The snapshot is taken after this executor was
+        // made, so it holds whatever an earlier broker process submitted.
+        if let Some(id) = self.already_submitted(&name)? {
+            return Ok(Handle(id));
         }
         let mut args = vec![
             "--parsable".to_string(),
@@ -224,9 +336,12 @@ impl Executor for SlurmExecutor {
                 other(format!("sbatch: {why}"))
             });
         }
-        parse_job_id(&out.stdout)
-            .map(Handle)
-            .ok_or_else(|| other(format!("sbatch printed no job id: {:?}", out.stdout)))
+        let id = parse_job_id(&out.stdout)
+            .ok_or_else(|| other(format!("sbatch printed no job id: {:?}", out.stdout)))?;
+        self.queue()
+            .submitted
+            .insert(name, (id.clone(), Instant::now()));
+        Ok(Handle(id))
     }
 
     fn status(&self, handle: &Handle) -> Result<RemoteState, ExecError> {
@@ -234,18 +349,12 @@ impl Executor for SlurmExecutor {
         if !id.chars().all(|c| c.is_ascii_digit()) || id.is_empty() {
             return Ok(RemoteState::Lost);
         }
-        if let Some(row) = self
-            .squeue(Some(id), None)?
-            .into_iter()
-            .find(|r| r.id == id)
-        {
-            let mut state = map_state(&row.state, &row.detail);
-            if let RemoteState::Failed { reason } = &mut state {
-                if let Some(code) = self.exit_code(id) {
-                    reason.push_str(&format!(", exit code {code}"));
-                }
-            }
-            return Ok(state);
+        if let Some(row) = self.snapshot()?.by_id.get(id) {
+            return Ok(self.row_state(row));
+        }
+        // Submitted since the snapshot, or purged from the controller's memory.
+        if let Some(row) = self.squeue(Some(id))?.into_iter().find(|r| r.id == id) {
+            return Ok(self.row_state(&row));
         }
         // Purged from the controller's memory (MinJobAge): the completion file remembers.
         Ok(
@@ -275,7 +384,7 @@ impl Executor for SlurmExecutor {
                 found.insert(row.key(), row.found(state));
             }
         }
-        for row in self.squeue(None, None)? {
+        for row in self.squeue(None)? {
             if row.name.starts_with(prefix) {
                 let state = map_state(&row.state, &row.detail);
                 found.insert(row.key(), row.found(state));
