@@ -406,11 +406,9 @@ fn csv(r: &CommitReport, k: usize) -> String {
 fn meter(done: usize, total: usize) -> String {
     const WIDTH: usize = 30;
     let f = (done as f64 / total.max(1) as f64).clamp(0.0, 1.0);
-    let filled = (f * WIDTH as f64).round() as usize;
     format!(
-        "[{}{}] {:>3.0}% {}/{}",
-        "#".repeat(filled),
-        ".".repeat(WIDTH - filled),
+        "{} {:>3.0}% {}/{}",
+        crate::format::bar(f, WIDTH),
         f * 100.0,
         crate::format::grouped(done as f64, 0),
         crate::format::grouped(total as f64, 0)

@@ -5,6 +5,12 @@
 
 /// `x` with thousands separators and `decimals` decimals: `1234567.8` → `1,234,568`.
 /// Negative zero (and anything that rounds to zero) prints without a sign.
+/// A progress bar `[#####.....]` of `width` cells, `fraction` (clamped to [0, 1]) of them full.
+pub fn bar(fraction: f64, width: usize) -> String {
+    let filled = (fraction.clamp(0.0, 1.0) * width as f64).round() as usize;
+    format!("[{}{}]", "#".repeat(filled), ".".repeat(width - filled))
+}
+
 pub fn grouped(x: f64, decimals: usize) -> String {
     if !x.is_finite() {
         return x.to_string();

@@ -63,11 +63,9 @@ impl Drop for Bar {
 fn line(p: &Progress) -> String {
     let of = p.of.max(1);
     let done = ((p.index.min(of) as f64 + p.fraction.clamp(0.0, 1.0)) / of as f64).min(1.0);
-    let filled = (done * WIDTH as f64).round() as usize;
     format!(
-        "simulating [{}{}] {:>3.0}%  {} ({}/{})",
-        "#".repeat(filled),
-        ".".repeat(WIDTH - filled),
+        "simulating {} {:>3.0}%  {} ({}/{})",
+        crate::format::bar(done, WIDTH),
         done * 100.0,
         p.policy,
         (p.index + 1).min(of),

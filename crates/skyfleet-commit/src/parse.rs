@@ -13,7 +13,6 @@ use skyfleet_model::parse::span::{Ctx, Loc};
 use skyfleet_model::parse::suggest::hint;
 use skyfleet_model::{AcceleratorId, Diagnostic, Fleet, OfferKind, SiteId};
 use std::fmt;
-use toml::de::DeTable;
 
 /// Every problem in the commit sections, in file order, one per line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,13 +59,8 @@ const DRIFT: Num = Num {
 /// ```
 pub fn parse_commit(src: &str, file: &str, fleet: &Fleet) -> Result<CommitSpec, CommitErrors> {
     let ctx = Ctx::new(src, file);
-    let doc = match DeTable::parse(src) {
-        Ok(doc) => doc,
-        Err(e) => {
-            let at = ctx.loc(e.span().unwrap_or(0..0), "");
-            ctx.error(&at, format!("malformed TOML: {}", e.message().trim()));
-            return Err(CommitErrors(ctx.into_diagnostics()));
-        }
+    let Some(doc) = ctx.parse_toml() else {
+        return Err(CommitErrors(ctx.into_diagnostics()));
     };
     let root = Reader::new(&ctx, doc.get_ref(), ctx.loc(0..0, ""));
     let mut spec = CommitSpec {

@@ -85,13 +85,8 @@ pub fn fmt_diagnostics(diags: &[Diagnostic], f: &mut fmt::Formatter<'_>) -> fmt:
 /// ```
 pub fn parse_fleet(src: &str, file: &str, catalog: &Catalog) -> Result<Fleet, FleetErrors> {
     let ctx = span::Ctx::new(src, file);
-    let doc = match toml::de::DeTable::parse(src) {
-        Ok(doc) => doc,
-        Err(e) => {
-            let at = ctx.loc(e.span().unwrap_or(0..0), "");
-            ctx.error(&at, format!("malformed TOML: {}", e.message().trim()));
-            return Err(FleetErrors(ctx.into_diagnostics()));
-        }
+    let Some(doc) = ctx.parse_toml() else {
+        return Err(FleetErrors(ctx.into_diagnostics()));
     };
     let root = reader::Reader::new(&ctx, doc.get_ref(), ctx.loc(0..0, ""));
     let raw = raw::read(root);

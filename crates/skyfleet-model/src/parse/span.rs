@@ -74,6 +74,19 @@ impl<'s> Ctx<'s> {
         }
     }
 
+    /// The source parsed as TOML, with the span of every key and value kept. A syntax error is
+    /// reported (`malformed TOML: ...`, at its place) and gives `None`.
+    pub fn parse_toml(&self) -> Option<toml::Spanned<toml::de::DeTable<'s>>> {
+        match toml::de::DeTable::parse(self.src) {
+            Ok(doc) => Some(doc),
+            Err(e) => {
+                let at = self.loc(e.span().unwrap_or(0..0), "");
+                self.error(&at, format!("malformed TOML: {}", e.message().trim()));
+                None
+            }
+        }
+    }
+
     /// Where `span` starts, with the field path `path`.
     pub fn loc(&self, span: Range<usize>, path: impl Into<String>) -> Loc {
         let (line, column) = self.lines.line_col(self.src, span.start);

@@ -14,7 +14,6 @@ use skyfleet_model::parse::span::{Ctx, Loc};
 use skyfleet_model::parse::suggest::hint;
 use skyfleet_model::{Diagnostic, Fleet, OfferId, OfferKind, ProviderId, SiteId};
 use std::collections::BTreeSet;
-use toml::de::DeTable;
 
 /// Parse a faults file. `file` is used in messages. Every problem is reported at once.
 ///
@@ -29,13 +28,8 @@ use toml::de::DeTable;
 /// ```
 pub fn parse_faults(src: &str, file: &str) -> Result<FaultsSpec, FaultsErrors> {
     let ctx = Ctx::new(src, file);
-    let doc = match DeTable::parse(src) {
-        Ok(doc) => doc,
-        Err(e) => {
-            let at = ctx.loc(e.span().unwrap_or(0..0), "");
-            ctx.error(&at, format!("malformed TOML: {}", e.message().trim()));
-            return Err(FaultsErrors(ctx.into_diagnostics()));
-        }
+    let Some(doc) = ctx.parse_toml() else {
+        return Err(FaultsErrors(ctx.into_diagnostics()));
     };
     let root = Reader::new(&ctx, doc.get_ref(), ctx.loc(0..0, ""));
     let spot = root.table("spot", false).map(spot).unwrap_or_default();
