@@ -10,7 +10,8 @@
 //! For each thread count K (`SKYFLEET_BENCH_THREADS`, default `1,4,16`), a fresh executor
 //! submits N jobs (`SKYFLEET_BENCH_JOBS`, default 2000; `run = "true"`, 1 node,
 //! `SKYFLEET_BENCH_GPUS` GPUs, default 1, so 16 run at a time and the rest pend) through
-//! `SlurmExecutor::submit` from K threads, then counts what the controller holds under the
+//! `SlurmExecutor::submit` from K threads, reads slurmctld's own time per submission from
+//! `sdiag` (reset before each run), then counts what the controller holds under the
 //! run's name prefix, times `status` of every handle (twice: the first pass lists the queue,
 //! the second is answered from that listing) and `find`, and cancels them all with `scancel`.
 //! Without `SKYFLEET_TEST_SLURM_A_CONF` it prints a skip line and exits 0.
@@ -57,6 +58,8 @@ fn run(conf: &str, jobs: usize, gpus: u32, threads: usize) {
     .expect("executor");
     let tag = format!("bench{}k{threads}t{}", std::process::id(), unix_secs());
     let prefix = format!("skyfleet-{tag}n");
+    // Reset slurmctld's RPC statistics, to read its own time per submission afterwards.
+    let _ = slurm(conf, "sdiag", &["-r"]);
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(Duration, Result<Handle, String>)>> = Mutex::new(Vec::new());
     let t0 = Instant::now();
@@ -105,6 +108,18 @@ fn run(conf: &str, jobs: usize, gpus: u32, threads: usize) {
     );
     for (e, n) in &errors {
         println!("    {n} x {e}");
+    }
+    if let Some(line) = slurm(conf, "sdiag", &[])
+        .lines()
+        .find(|l| l.contains("REQUEST_SUBMIT_BATCH_JOB"))
+    {
+        println!(
+            "    slurmctld's own time (sdiag): {}",
+            line.split_whitespace()
+                .skip(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
     }
     // What the controller holds, by name prefix (squeue and the completion file).
     let t = Instant::now();
@@ -194,6 +209,16 @@ fn squeue_ms(conf: &str, args: &[&str]) -> f64 {
         .collect();
     v.sort();
     ms(v[10])
+}
+
+/// What a Slurm client prints on stdout ("" when it cannot run).
+fn slurm(conf: &str, program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .env("SLURM_CONF", conf)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
 }
 
 fn pct(sorted: &[Duration], p: usize) -> Duration {

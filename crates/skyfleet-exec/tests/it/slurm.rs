@@ -177,3 +177,29 @@ fn slurm_dead_controller_is_unreachable_fast_and_jobs_survive_it() {
     assert_eq!(wait_terminal(&exec, &h, LIMIT), RemoteState::Succeeded);
     assert_eq!(exec.logs(&h, 100).unwrap().unwrap(), "survived\n");
 }
+
+/// `submit`'s duplicate check is answered from the shared queue listing and this executor's own
+/// submissions since it: the same attempt right after its submission (not yet in any listing),
+/// and from a new executor (a restarted broker), is the one job.
+#[test]
+fn slurm_the_same_attempt_is_one_job_across_listings_and_executors() {
+    let (Some(first), Some(second)) = (
+        executor(SLURM_B_CONF, "slurm_the_same_attempt_is_one_job"),
+        executor(SLURM_B_CONF, "slurm_the_same_attempt_is_one_job"),
+    ) else {
+        return;
+    };
+    let s = spec("so", "sleep 1");
+    // A listing taken before the submission, so the second submit cannot find it there.
+    first
+        .status(&skyfleet_exec::Handle("999999".into()))
+        .unwrap();
+    let h = first.submit(&s).unwrap();
+    assert_eq!(first.submit(&s).unwrap(), h);
+    assert_eq!(second.submit(&s).unwrap(), h);
+    std::thread::sleep(skyfleet_exec::slurm::SNAPSHOT_TTL);
+    assert_eq!(first.submit(&s).unwrap(), h);
+    let found = second.find(&format!("skyfleet-{}-", s.job_id)).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(wait_terminal(&first, &h, LIMIT), RemoteState::Succeeded);
+}
