@@ -133,12 +133,17 @@ fn round(secs: u64, wrk: bool) -> Vec<(String, Summary)> {
     let mut child = spawn_broker(&config, &dir.join("b.db"), port);
     wait_up(&url);
     let mut out = Vec::new();
-    let mut phase = |name: &str, client: Summary, before: &[Hist; 2], url: &str| {
+    let mut phase = |name: &str,
+                     client: Summary,
+                     before: &(Hist, Hist, u64, Instant),
+                     url: &str| {
         let [server, passes] = Hist::scrape(url);
-        let (server, passes) = (server.since(&before[0]), passes.since(&before[1]));
+        let moved = counter(url, "skyfleet_transitions_total") - before.2;
+        let moved = moved as f64 / before.3.elapsed().as_secs_f64();
+        let (server, passes) = (server.since(&before.0), passes.since(&before.1));
         println!("  {name:<22} {}", client.line());
         println!(
-            "  {:<22} server-side p50 <= {} ms, p90 <= {} ms, p99 <= {} ms; {} reconciler passes, p50 <= {} ms, max <= {} ms",
+            "  {:<22} server-side p50 <= {} ms, p90 <= {} ms, p99 <= {} ms; {} reconciler passes, p50 <= {} ms, max <= {} ms; {:.0} transitions/s",
             "",
             server.quantile(0.5),
             server.quantile(0.9),
@@ -146,17 +151,18 @@ fn round(secs: u64, wrk: bool) -> Vec<(String, Summary)> {
             passes.count(),
             passes.quantile(0.5),
             passes.quantile(1.0),
+            moved,
         );
         out.push((name.to_string(), client));
     };
 
-    let h0 = Hist::scrape(&url);
+    let h0 = mark(&url);
     let t0 = Instant::now();
     let mut lat = load(&url, "sat", SAT_PER_CLIENT, None);
     let rate = lat.len() as f64 / t0.elapsed().as_secs_f64();
     phase("saturation", Summary::of(rate, &mut lat), &h0, &url);
 
-    let h1 = Hist::scrape(&url);
+    let h1 = mark(&url);
     let per = (secs * 1000 / PACE.as_millis() as u64) as usize;
     let t0 = Instant::now();
     let mut lat = load(&url, "paced", per, Some(PACE));
@@ -164,7 +170,7 @@ fn round(secs: u64, wrk: bool) -> Vec<(String, Summary)> {
     phase("paced 2,000/s", Summary::of(rate, &mut lat), &h1, &url);
 
     if wrk {
-        let h2 = Hist::scrape(&url);
+        let h2 = mark(&url);
         let s = run_wrk(&url, &dir, secs);
         phase("wrk paced, keep-alive", s, &h2, &url);
     }
@@ -335,6 +341,26 @@ end
         p99: v[6] / 1e3,
         max: v[7] / 1e3,
     }
+}
+
+/// Where a phase starts: both histograms, the transitions counter, the time.
+fn mark(url: &str) -> (Hist, Hist, u64, Instant) {
+    let [a, b] = Hist::scrape(url);
+    (
+        a,
+        b,
+        counter(url, "skyfleet_transitions_total"),
+        Instant::now(),
+    )
+}
+
+/// A counter from `/metrics`.
+fn counter(url: &str, name: &str) -> u64 {
+    let r = request(url, "GET", "/metrics", &[], None).expect("metrics");
+    let text = String::from_utf8_lossy(&r.body);
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// The broker's `skyfleet_http_submit_seconds` histogram: (upper bound in ms, cumulative count).

@@ -419,16 +419,23 @@ impl Broker {
                     gpus: p.gpus,
                     usd_per_gpu_hour: c.usd_per_gpu_hour,
                 };
+                // Reserved: later decisions see it. The lock is not held over the write, so that
+                // submissions do not wait for it.
+                drop(s);
                 let ok = self
                     .store
                     .transition(job, &next, "place", Some(&info), now_ms())
                     .await;
                 if !matches!(ok, Ok(true)) {
-                    s.release(p.cluster, &job.tenant, p.gpus);
+                    self.sched
+                        .lock()
+                        .await
+                        .release(p.cluster, &job.tenant, p.gpus);
                 }
                 ok.map(|_| ())
             }
             Verdict::Wait(reason) | Verdict::Never(reason) => {
+                drop(s);
                 if job.core.reason.as_deref() != Some(reason.as_str()) {
                     let mut next = job.core.clone();
                     next.reason = Some(reason);
