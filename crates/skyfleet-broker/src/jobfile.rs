@@ -16,6 +16,8 @@ pub struct JobFileErrors {
     pub file: String,
     /// `field: message`, or `line:column: message` for a YAML syntax error.
     pub problems: Vec<String>,
+    /// Where each problem's field is written (line, column; 1-based), when it can be found.
+    pub places: Vec<Option<(usize, usize)>>,
 }
 
 impl fmt::Display for JobFileErrors {
@@ -24,10 +26,51 @@ impl fmt::Display for JobFileErrors {
             if i > 0 {
                 f.write_str("\n")?;
             }
-            write!(f, "{}: {p}", self.file)?;
+            match self.places.get(i).copied().flatten() {
+                Some((line, col)) => write!(f, "{}:{line}:{col}: {p}", self.file)?,
+                None => write!(f, "{}: {p}", self.file)?,
+            }
         }
         Ok(())
     }
+}
+
+/// Where `field` (a dotted path such as `resources.any_of[0].region`) is written in block-style
+/// YAML: the line and column of its last key, found by following indentation. `None` when it
+/// cannot be found (flow style, or a field that is absent).
+fn locate(src: &str, field: &str) -> Option<(usize, usize)> {
+    let lines: Vec<&str> = src.lines().collect();
+    let (mut from, mut parent_indent, mut found) = (0usize, None::<usize>, None);
+    for seg in field.split('.') {
+        let key = seg.split('[').next().unwrap_or(seg);
+        let mut hit = None;
+        for (i, line) in lines.iter().enumerate().skip(from) {
+            let body = line.trim_start();
+            if body.is_empty() || body.starts_with('#') {
+                continue;
+            }
+            let indent = line.len() - body.len();
+            if parent_indent.is_some_and(|p| indent <= p) {
+                break; // left the parent's block
+            }
+            let (indent, body) = match body.strip_prefix("- ") {
+                Some(rest) => (indent + 2, rest.trim_start()),
+                None => (indent, body),
+            };
+            if body
+                .strip_prefix(key)
+                .is_some_and(|r| r.trim_start().starts_with(':'))
+            {
+                hit = Some((i, indent));
+                break;
+            }
+        }
+        let (i, indent) = hit?;
+        found = Some((i + 1, indent + 1));
+        from = i + 1;
+        parent_indent = Some(indent);
+    }
+    found
 }
 
 const SKYFLEET_KEYS: &[&str] = &[
@@ -46,8 +89,12 @@ const SKYPILOT_RESOURCE_KEYS: &[&str] = &["accelerators", "use_spot", "any_of", 
 
 /// Reads a job file. `file` names it in messages; its stem names the job if it has no `name`.
 pub fn parse_job_file(src: &str, file: &str) -> Result<JobSpec, JobFileErrors> {
-    let fail = |problems| JobFileErrors {
+    let fail = |problems: Vec<String>| JobFileErrors {
         file: file.to_string(),
+        places: problems
+            .iter()
+            .map(|p| p.split_once(": ").and_then(|(field, _)| locate(src, field)))
+            .collect(),
         problems,
     };
     let doc: Value = serde_yaml_ng::from_str(src).map_err(|e| {
@@ -510,10 +557,20 @@ mod tests {
         );
         assert!(
             err.to_string().contains(
-                "s.yaml: resources.cloud: the SkyPilot key `resources.cloud` is not supported"
+                "s.yaml:5:3: resources.cloud: the SkyPilot key `resources.cloud` is not supported"
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn fields_are_located_by_indentation() {
+        let src = "name: x\nresources:\n  # a comment\n  accelerators: H100:8\n  any_of:\n    - accelerators: H100:8\n      region: us-east-1\nrun: x\n";
+        assert_eq!(locate(src, "resources.accelerators"), Some((4, 3)));
+        assert_eq!(locate(src, "resources.any_of[0].region"), Some((7, 7)));
+        assert_eq!(locate(src, "run"), Some((8, 1)));
+        assert_eq!(locate(src, "resources.run"), None);
+        assert_eq!(locate(src, "nope"), None);
     }
 
     #[test]
@@ -525,6 +582,12 @@ mod tests {
             err.problems[0].starts_with("nmae: unknown field `nmae` (did you mean `name`?)"),
             "{err}"
         );
+        assert!(
+            err.to_string()
+                .starts_with("b.yaml:1:1: nmae: unknown field"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("b.yaml:3:1: spot:"), "{err}");
         let err = parse_job_file("run: [\n", "y.yaml").unwrap_err();
         assert!(err.problems[0].contains("malformed YAML"), "{err}");
     }
