@@ -111,13 +111,8 @@ pub fn token_hash(token: &str) -> String {
 /// Parse and validate a broker config. `file` names the file in messages.
 pub fn parse_config(src: &str, file: &str) -> Result<BrokerConfig, ConfigErrors> {
     let ctx = Ctx::new(src, file);
-    let doc = match toml::de::DeTable::parse(src) {
-        Ok(doc) => doc,
-        Err(e) => {
-            let at = ctx.loc(e.span().unwrap_or(0..0), "");
-            ctx.error(&at, format!("malformed TOML: {}", e.message().trim()));
-            return Err(ConfigErrors(ctx.into_diagnostics()));
-        }
+    let Some(doc) = ctx.parse_toml() else {
+        return Err(ConfigErrors(ctx.into_diagnostics()));
     };
     let root = Reader::new(&ctx, doc.get_ref(), ctx.loc(0..0, ""));
     let policy = root.table("policy", false).map(|t| {
