@@ -7,7 +7,9 @@
 //!   scripts/services start $D && . $D/env && cargo bench -p skyfleet-exec --bench slurm_submit"
 //! ```
 //!
-//! For each thread count K (`SKYFLEET_BENCH_THREADS`, default `1,4,16`), a fresh executor
+//! For each thread count K (`SKYFLEET_BENCH_THREADS`, default `1,4,16`) and each transport in
+//! turn (the CLI, then slurmrestd when `SKYFLEET_TEST_SLURM_A_REST` names its socket;
+//! `SKYFLEET_BENCH_TRANSPORTS`, default `cli,rest`), so both see the same load, a fresh executor
 //! submits N jobs (`SKYFLEET_BENCH_JOBS`, default 2000; `run = "true"`, 1 node,
 //! `SKYFLEET_BENCH_GPUS` GPUs, default 1, so 16 run at a time and the rest pend) through
 //! `SlurmExecutor::submit` from K threads, reads slurmctld's own time per submission from
@@ -24,7 +26,7 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use skyfleet_exec::testing::SLURM_A_CONF;
+use skyfleet_exec::testing::{SLURM_A_CONF, SLURM_A_REST};
 use skyfleet_exec::{Executor, Handle, LaunchSpec, SlurmConfig, SlurmExecutor};
 
 fn main() {
@@ -41,22 +43,44 @@ fn main() {
         .split(',')
         .filter_map(|t| t.trim().parse().ok())
         .collect();
+    let rest = std::env::var(SLURM_A_REST).ok().filter(|s| !s.is_empty());
+    let transports: Vec<Option<String>> = std::env::var("SKYFLEET_BENCH_TRANSPORTS")
+        .unwrap_or_else(|_| "cli,rest".into())
+        .split(',')
+        .filter_map(|t| match t.trim() {
+            "cli" => Some(None),
+            "rest" if rest.is_some() => Some(rest.clone()),
+            "rest" => {
+                println!("no slurmrestd: {SLURM_A_REST} is not set");
+                None
+            }
+            _ => None,
+        })
+        .collect();
     println!("slurm_submit: {jobs} jobs per run, {gpus} GPU(s) each, cluster a ({conf})");
     for k in threads {
-        run(&conf, jobs, gpus, k);
+        for t in &transports {
+            run(&conf, t.as_deref(), jobs, gpus, k);
+        }
     }
 }
 
-fn run(conf: &str, jobs: usize, gpus: u32, threads: usize) {
+fn run(conf: &str, rest: Option<&str>, jobs: usize, gpus: u32, threads: usize) {
     let exec = SlurmExecutor::new(SlurmConfig {
         slurm_conf: PathBuf::from(conf),
         partition: Some("gpu".into()),
         output_dir: None,
         bin_dir: None,
         timeout_ms: None,
+        rest_socket: rest.map(PathBuf::from),
     })
     .expect("executor");
-    let tag = format!("bench{}k{threads}t{}", std::process::id(), unix_secs());
+    let transport = if rest.is_some() { "rest" } else { "cli" };
+    let tag = format!(
+        "bench{}k{threads}{transport}t{}",
+        std::process::id(),
+        unix_secs()
+    );
     let prefix = format!("skyfleet-{tag}n");
     // Reset slurmctld's RPC statistics, to read its own time per submission afterwards.
     let _ = slurm(conf, "sdiag", &["-r"]);
@@ -97,7 +121,7 @@ fn run(conf: &str, jobs: usize, gpus: u32, threads: usize) {
             m
         });
     println!(
-        "threads {threads:>2}: {} submitted in {:.2} s = {:.0} submissions/s; per submit p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} errors",
+        "{transport:>4} threads {threads:>2}: {} submitted in {:.2} s = {:.0} submissions/s; per submit p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} errors",
         handles.len(),
         wall.as_secs_f64(),
         handles.len() as f64 / wall.as_secs_f64(),

@@ -23,6 +23,7 @@ pub mod ray;
 pub mod script;
 pub mod slurm;
 pub mod testing;
+mod unix_http;
 
 pub use local::{LocalConfig, LocalExecutor};
 pub use ray::{RayConfig, RayExecutor};
@@ -245,6 +246,7 @@ mod tests {
             output_dir: None,
             bin_dir: None,
             timeout_ms: None,
+            rest_socket: None,
         }))
         .err()
         .unwrap();

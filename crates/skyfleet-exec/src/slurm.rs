@@ -1,5 +1,10 @@
 //! `slurm`: a real Slurm cluster, through its command-line clients.
 //!
+//! Two transports: the command-line clients (the default), and, when
+//! [`SlurmConfig::rest_socket`] names slurmrestd's unix socket, requests to slurmrestd for
+//! `submit`, `cancel`, `health` and a job the snapshot does not hold ([`rest`]): no process per
+//! submission. The queue listing, `find` and finished jobs (`sacct -c`) use the CLI either way.
+//!
 //! Every command runs with `SLURM_CONF` set to this cluster's slurm.conf, so several clusters
 //! are driven side by side from one broker, and with a deadline ([`SlurmConfig::timeout_ms`]),
 //! so a dead slurmctld costs the broker a few seconds, never a hang. Why the CLI and not
@@ -29,8 +34,15 @@ use std::time::{Duration, Instant};
 
 use crate::cmd::{self, CmdError, Output};
 use crate::{script, ExecError, Executor, Found, Handle, LaunchSpec, RemoteState};
+use rest::{Rest, Submission};
+
+mod rest;
 
 const BACKEND: &str = "slurm";
+
+/// The `PATH` of a job submitted through slurmrestd, which passes on no environment but the one
+/// it is given (as `sbatch --export=NONE`).
+pub const JOB_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// How long one `squeue` listing answers `status` and `submit`'s duplicate check. A state is at
 /// most this old; the broker polls every 0.5 to 2 s.
@@ -52,9 +64,14 @@ pub struct SlurmConfig {
     /// Folder of the Slurm binaries; found on `PATH` when absent.
     #[serde(default)]
     pub bin_dir: Option<PathBuf>,
-    /// Deadline of one Slurm command, in milliseconds (default 3000).
+    /// Deadline of one Slurm command or slurmrestd request, in milliseconds (default 3000).
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// slurmrestd's unix socket (`slurmrestd -s openapi/v0.0.38 -a rest_auth/local
+    /// unix:PATH`): submit, cancel and health through it, without a process per call. The CLI
+    /// when absent.
+    #[serde(default)]
+    pub rest_socket: Option<PathBuf>,
 }
 
 /// Drives one Slurm cluster. See the module docs.
@@ -62,6 +79,8 @@ pub struct SlurmExecutor {
     config: SlurmConfig,
     output_dir: PathBuf,
     timeout: Duration,
+    /// slurmrestd, when configured.
+    rest: Option<Rest>,
     queue: Mutex<Queue>,
     /// Held by the one thread that refreshes the snapshot, so a burst of callers runs one
     /// `squeue`, not one each.
@@ -118,13 +137,20 @@ impl SlurmExecutor {
                 output_dir.display()
             ))
         })?;
+        let timeout = Duration::from_millis(config.timeout_ms.unwrap_or(3000));
         Ok(SlurmExecutor {
-            timeout: Duration::from_millis(config.timeout_ms.unwrap_or(3000)),
+            rest: config.rest_socket.as_deref().map(|s| Rest::new(s, timeout)),
+            timeout,
             output_dir,
             config,
             queue: Mutex::default(),
             refreshing: Mutex::default(),
         })
+    }
+
+    /// Whether this executor goes through slurmrestd ([`SlurmConfig::rest_socket`]).
+    pub fn uses_rest(&self) -> bool {
+        self.rest.is_some()
     }
 
     fn queue(&self) -> MutexGuard<'_, Queue> {
@@ -188,7 +214,15 @@ impl SlurmExecutor {
     fn row_state(&self, row: &Row) -> RemoteState {
         let mut state = map_state(&row.state, &row.detail);
         if let RemoteState::Failed { reason } = &mut state {
-            if let Some(code) = self.exit_code(&row.id) {
+            let code = match &self.rest {
+                Some(rest) => rest
+                    .job(&row.id)
+                    .ok()
+                    .flatten()
+                    .and_then(|j| j.exit_code_text()),
+                None => self.exit_code(&row.id),
+            };
+            if let Some(code) = code {
                 reason.push_str(&format!(", exit code {code}"));
             }
         }
@@ -286,6 +320,9 @@ impl Executor for SlurmExecutor {
     }
 
     fn health(&self) -> Result<(), ExecError> {
+        if let Some(rest) = &self.rest {
+            return rest.ping();
+        }
         let out = self.run(self.command("scontrol"), &["ping"], None)?;
         if out.success() && out.stdout.contains("is UP") {
             Ok(())
@@ -306,6 +343,31 @@ impl Executor for SlurmExecutor {
         if let Some(id) = self.already_submitted(&name)? {
             return Ok(Handle(id));
         }
+        let gres = (spec.gpus_per_node > 0)
+            .then(|| format!("gpu:{}:{}", spec.accelerator, spec.gpus_per_node));
+        if let Some(rest) = &self.rest {
+            let workdir = match &spec.workdir {
+                Some(w) => w.clone(),
+                // sbatch's default: the submitter's folder.
+                None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+            };
+            let mut environment = spec.env.clone();
+            environment.insert("PATH".into(), JOB_PATH.into());
+            let id = rest.submit(&Submission {
+                name: &name,
+                script: &script,
+                nodes: spec.nodes.max(1),
+                gres,
+                partition: self.config.partition.as_deref(),
+                output: format!("{}/%x-%j.out", self.output_dir.display()),
+                workdir: &workdir,
+                environment,
+            })?;
+            self.queue()
+                .submitted
+                .insert(name, (id.clone(), Instant::now()));
+            return Ok(Handle(id));
+        }
         let mut args = vec![
             "--parsable".to_string(),
             format!("--job-name={name}"),
@@ -314,11 +376,8 @@ impl Executor for SlurmExecutor {
             // The job sees the environment its script exports, not the broker's.
             "--export=NONE".to_string(),
         ];
-        if spec.gpus_per_node > 0 {
-            args.push(format!(
-                "--gres=gpu:{}:{}",
-                spec.accelerator, spec.gpus_per_node
-            ));
+        if let Some(g) = gres {
+            args.push(format!("--gres={g}"));
         }
         if let Some(p) = &self.config.partition {
             args.push(format!("--partition={p}"));
@@ -353,7 +412,17 @@ impl Executor for SlurmExecutor {
             return Ok(self.row_state(row));
         }
         // Submitted since the snapshot, or purged from the controller's memory.
-        if let Some(row) = self.squeue(Some(id))?.into_iter().find(|r| r.id == id) {
+        if let Some(rest) = &self.rest {
+            if let Some(job) = rest.job(id)? {
+                let mut state = map_state(&job.job_state, &job.state_reason);
+                if let (RemoteState::Failed { reason }, Some(code)) =
+                    (&mut state, job.exit_code_text())
+                {
+                    reason.push_str(&format!(", exit code {code}"));
+                }
+                return Ok(state);
+            }
+        } else if let Some(row) = self.squeue(Some(id))?.into_iter().find(|r| r.id == id) {
             return Ok(self.row_state(&row));
         }
         // Purged from the controller's memory (MinJobAge): the completion file remembers.
@@ -366,6 +435,13 @@ impl Executor for SlurmExecutor {
     }
 
     fn cancel(&self, handle: &Handle) -> Result<(), ExecError> {
+        if let Some(rest) = &self.rest {
+            let id = handle.0.as_str();
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+                return Ok(());
+            }
+            return rest.cancel(id);
+        }
         let out = self.run(self.command("scancel"), &[handle.0.as_str()], None)?;
         let why = out.complaint();
         if out.success() || why.contains("Invalid job id") || why.contains("already completing") {
@@ -490,7 +566,11 @@ fn map_state(state: &str, detail: &str) -> RemoteState {
 
 /// Does this failed command say that slurmctld cannot be reached?
 fn controller_down(out: &Output) -> bool {
-    let text = format!("{}\n{}", out.stderr, out.stdout);
+    says_controller_down(&format!("{}\n{}", out.stderr, out.stdout))
+}
+
+/// Does this message (a client's stderr, a slurmrestd error) say slurmctld cannot be reached?
+fn says_controller_down(text: &str) -> bool {
     [
         "Unable to contact slurm controller",
         "Socket timed out",

@@ -14,6 +14,10 @@ pub const REQUIRE_SERVICES: &str = "SKYFLEET_REQUIRE_SERVICES";
 pub const SLURM_A_CONF: &str = "SKYFLEET_TEST_SLURM_A_CONF";
 /// slurm.conf of the test Slurm cluster "b" (2 nodes x 8 h100).
 pub const SLURM_B_CONF: &str = "SKYFLEET_TEST_SLURM_B_CONF";
+/// slurmrestd's unix socket of test cluster "a" (`openapi/v0.0.38`, `rest_auth/local`).
+pub const SLURM_A_REST: &str = "SKYFLEET_TEST_SLURM_A_REST";
+/// slurmrestd's unix socket of test cluster "b".
+pub const SLURM_B_REST: &str = "SKYFLEET_TEST_SLURM_B_REST";
 /// Dashboard URL of the test Ray head (8 GPUs declared), e.g. `http://127.0.0.1:8265`.
 pub const RAY_URL: &str = "SKYFLEET_TEST_RAY_URL";
 /// URL of the test PostgreSQL database, `postgres://postgres@127.0.0.1:PORT/skyfleet`.
