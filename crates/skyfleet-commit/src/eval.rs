@@ -283,9 +283,7 @@ pub fn evaluate_scenario(
     out
 }
 
-/// Every portfolio on scenarios `0..n` of `stream`, on `threads` threads. Scenarios are taken
-/// in fixed blocks and summed block by block in order, so the result does not depend on the
-/// number of threads.
+/// The outcomes of several portfolios on the same scenarios.
 pub struct Evaluation {
     /// Per portfolio, per scenario.
     pub outcomes: Vec<Vec<Outcome>>,
@@ -299,6 +297,9 @@ pub struct Evaluation {
 
 const BLOCK: usize = 256;
 
+/// Every portfolio on scenarios `0..n` of `stream`, on `threads` threads. Scenarios are taken
+/// in fixed blocks and summed block by block in order, so the result does not depend on the
+/// number of threads. `progress` gets the count of scenarios done as blocks finish.
 pub fn evaluate(
     model: &Model,
     portfolios: &[Portfolio],
