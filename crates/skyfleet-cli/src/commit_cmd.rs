@@ -78,9 +78,8 @@ pub struct CommitArgs {
 }
 
 pub fn run(args: &CommitArgs, quiet: bool) -> anyhow::Result<()> {
-    let fleet = input::read_fleet(&args.file)?;
+    let (fleet, src) = input::read_fleet_and_source(&args.file)?;
     let path = args.file.display().to_string();
-    let src = std::fs::read_to_string(&args.file)?;
     let mut spec = skyfleet_commit::parse_commit(&src, &path, &fleet).map_err(|errors| {
         for d in &errors.0 {
             eprintln!("{d}");
