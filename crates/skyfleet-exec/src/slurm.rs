@@ -302,6 +302,32 @@ impl SlurmExecutor {
         Ok(parse_rows(&out.stdout))
     }
 
+    /// `sbatch`'s arguments for the attempt `name` of `spec` (the script goes on stdin).
+    fn sbatch_args(&self, name: &str, spec: &LaunchSpec, gres: Option<String>) -> Vec<String> {
+        let mut args = vec![
+            "--parsable".to_string(),
+            format!("--job-name={name}"),
+            format!("--nodes={}", spec.nodes.max(1)),
+            format!("--output={}/%x-%j.out", self.output_dir.display()),
+            // The job sees the environment its script exports, not the broker's.
+            "--export=NONE".to_string(),
+            // Never requeued by Slurm (JobRequeue=1 is its default): after a preemption or a
+            // node failure the broker places a new attempt, perhaps elsewhere; a requeued copy
+            // would run the job twice.
+            "--no-requeue".to_string(),
+        ];
+        if let Some(g) = gres {
+            args.push(format!("--gres={g}"));
+        }
+        if let Some(p) = &self.config.partition {
+            args.push(format!("--partition={p}"));
+        }
+        if let Some(w) = &spec.workdir {
+            args.push(format!("--chdir={}", w.display()));
+        }
+        args
+    }
+
     /// `ExitCode=` of a job the controller still holds, for a failure's reason.
     fn exit_code(&self, id: &str) -> Option<String> {
         let out = self
@@ -368,23 +394,7 @@ impl Executor for SlurmExecutor {
                 .insert(name, (id.clone(), Instant::now()));
             return Ok(Handle(id));
         }
-        let mut args = vec![
-            "--parsable".to_string(),
-            format!("--job-name={name}"),
-            format!("--nodes={}", spec.nodes.max(1)),
-            format!("--output={}/%x-%j.out", self.output_dir.display()),
-            // The job sees the environment its script exports, not the broker's.
-            "--export=NONE".to_string(),
-        ];
-        if let Some(g) = gres {
-            args.push(format!("--gres={g}"));
-        }
-        if let Some(p) = &self.config.partition {
-            args.push(format!("--partition={p}"));
-        }
-        if let Some(w) = &spec.workdir {
-            args.push(format!("--chdir={}", w.display()));
-        }
+        let args = self.sbatch_args(&name, spec, gres);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = self.run(self.command("sbatch"), &args, Some(&script))?;
         if !out.success() {
@@ -621,6 +631,61 @@ mod tests {
         assert_eq!(ids, ["2", "1", "3"]);
         assert_eq!(rows[0].detail, "Resources");
         assert_eq!(rows[2].detail, "pipes|CANCELLED");
+    }
+
+    fn executor(partition: Option<&str>) -> SlurmExecutor {
+        SlurmExecutor {
+            config: SlurmConfig {
+                slurm_conf: "/etc/slurm/slurm.conf".into(),
+                partition: partition.map(str::to_string),
+                output_dir: None,
+                bin_dir: None,
+                timeout_ms: None,
+                rest_socket: None,
+            },
+            output_dir: "/out".into(),
+            timeout: Duration::from_secs(3),
+            rest: None,
+            queue: Mutex::default(),
+            refreshing: Mutex::default(),
+        }
+    }
+
+    #[test]
+    fn sbatch_never_requeues() {
+        let spec = LaunchSpec {
+            job_id: "7".into(),
+            attempt: 1,
+            setup: None,
+            run: "true".into(),
+            env: BTreeMap::new(),
+            nodes: 2,
+            gpus_per_node: 8,
+            accelerator: "h100".into(),
+            workdir: Some("/work".into()),
+        };
+        let args =
+            executor(Some("gpu")).sbatch_args("skyfleet-7-1", &spec, Some("gpu:h100:8".into()));
+        assert_eq!(
+            args,
+            [
+                "--parsable",
+                "--job-name=skyfleet-7-1",
+                "--nodes=2",
+                "--output=/out/%x-%j.out",
+                "--export=NONE",
+                "--no-requeue",
+                "--gres=gpu:h100:8",
+                "--partition=gpu",
+                "--chdir=/work",
+            ]
+        );
+        let bare = LaunchSpec {
+            workdir: None,
+            ..spec
+        };
+        let args = executor(None).sbatch_args("skyfleet-7-1", &bare, None);
+        assert!(args.iter().any(|a| a == "--no-requeue"), "{args:?}");
     }
 
     #[test]

@@ -155,21 +155,7 @@ impl Rest {
 
     /// `POST /job/submit`; the new job's id.
     pub fn submit(&self, s: &Submission) -> Result<String, ExecError> {
-        let mut job = serde_json::json!({
-            "name": s.name,
-            // A number: 22.05's parser reads the documented `[min, max]` as one node.
-            "nodes": s.nodes,
-            "standard_output": s.output,
-            "current_working_directory": s.workdir,
-            "environment": s.environment,
-        });
-        if let Some(g) = &s.gres {
-            job["gres"] = g.as_str().into();
-        }
-        if let Some(p) = s.partition {
-            job["partition"] = p.into();
-        }
-        let request = serde_json::json!({ "script": s.script, "job": job });
+        let request = submit_body(s);
         let (body, errors, source) =
             self.call("POST", &format!("{API}/job/submit"), Some(&request))?;
         #[derive(Deserialize)]
@@ -233,9 +219,56 @@ impl Rest {
     }
 }
 
+/// The body of `POST /job/submit` for `s`.
+fn submit_body(s: &Submission) -> serde_json::Value {
+    let mut job = serde_json::json!({
+        "name": s.name,
+        // A number: 22.05's parser reads the documented `[min, max]` as one node.
+        "nodes": s.nodes,
+        "standard_output": s.output,
+        "current_working_directory": s.workdir,
+        "environment": s.environment,
+        // As `sbatch --no-requeue`: Slurm's default (JobRequeue=1) requeues an attempt after a
+        // preemption or a node failure while the broker places a new one, running it twice.
+        // Not the documented `"requeue": false`: 22.05's v0.0.38 parser reads the keys as
+        // sbatch options and that one turns requeueing on whatever its value (measured on the
+        // test clusters: `"requeue": false` gives `Requeue=1`, `"no_requeue": true` gives
+        // `Requeue=0`; `slurm_runs_a_job_to_success_on_both_clusters` checks it).
+        "no_requeue": true,
+    });
+    if let Some(g) = &s.gres {
+        job["gres"] = g.as_str().into();
+    }
+    if let Some(p) = s.partition {
+        job["partition"] = p.into();
+    }
+    serde_json::json!({ "script": s.script, "job": job })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_submission_is_never_requeued() {
+        let body = submit_body(&Submission {
+            name: "skyfleet-7-1",
+            script: "#!/bin/sh\ntrue\n",
+            nodes: 2,
+            gres: Some("gpu:h100:8".into()),
+            partition: Some("gpu"),
+            output: "/out/%x-%j.out".into(),
+            workdir: Path::new("/work"),
+            environment: BTreeMap::new(),
+        });
+        assert_eq!(body["job"]["no_requeue"], serde_json::json!(true));
+        assert!(body["job"].get("requeue").is_none(), "{body}");
+        assert_eq!(body["job"]["name"], "skyfleet-7-1");
+        assert_eq!(body["job"]["nodes"], 2);
+        assert_eq!(body["job"]["gres"], "gpu:h100:8");
+        assert_eq!(body["job"]["partition"], "gpu");
+        assert_eq!(body["script"], "#!/bin/sh\ntrue\n");
+    }
 
     #[test]
     fn exit_codes_read_as_scontrol_writes_them() {
