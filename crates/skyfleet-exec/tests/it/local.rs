@@ -254,15 +254,14 @@ fn local_dry_run_starts_nothing() {
         dry_run_running_polls: 1,
     })
     .unwrap();
-    let t0 = Instant::now();
-    for i in 0..10_000 {
+    // How fast is a bench's question, not a test's: a loaded machine must not fail this.
+    for i in 0..1_000 {
         let mut s = spec("dry", "exit 1");
         s.job_id = format!("dry{i}");
         let h = exec.submit(&s).unwrap();
         assert_eq!(exec.status(&h).unwrap(), RemoteState::Running);
         assert_eq!(exec.status(&h).unwrap(), RemoteState::Succeeded);
     }
-    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
     assert!(!dir.join("never").exists());
 }
 

@@ -13,6 +13,10 @@ use crate::common::{scratch, spec, wait_terminal, wait_until};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
+/// What a call that must give up at its deadline may take before the test calls it a hang:
+/// well above the deadline times the commands one call runs, so a slow machine passes.
+const HANG: Duration = Duration::from_secs(30);
+
 /// Tests on cluster "a" hold this for reading; the one that kills a's slurmctld, for writing.
 static CLUSTER_A: RwLock<()> = RwLock::new(());
 
@@ -62,6 +66,7 @@ fn slurm_runs_a_job_to_success_on_both_clusters() {
     let _a = CLUSTER_A.read().unwrap_or_else(|e| e.into_inner());
     for var in [SLURM_A_CONF, SLURM_B_CONF] {
         for exec in transports(var, "slurm_runs_a_job_to_success_on_both_clusters") {
+            let conf_var = var;
             let var = format!("{var} via {}", transport(&exec));
             exec.health().unwrap();
             let work = scratch("slurm-work");
@@ -74,6 +79,14 @@ fn slurm_runs_a_job_to_success_on_both_clusters() {
             s.nodes = 2;
             s.workdir = Some(work.clone());
             let h = exec.submit(&s).unwrap();
+            // Never requeued by Slurm (the broker places a new attempt instead).
+            let show = std::process::Command::new("scontrol")
+                .args(["show", "job", &h.0, "-o"])
+                .env("SLURM_CONF", testing::service(conf_var, "requeue").unwrap())
+                .output()
+                .unwrap();
+            let show = String::from_utf8_lossy(&show.stdout);
+            assert!(show.contains(" Requeue=0 "), "{var}: {show}");
             assert_eq!(
                 wait_terminal(&exec, &h, LIMIT),
                 RemoteState::Succeeded,
@@ -193,8 +206,9 @@ fn slurm_dead_controller_is_unreachable_fast_and_jobs_survive_it() {
                     "{what} via {} with slurmctld dead: {r:?}",
                     transport(exec)
                 );
+                // Only a hang fails: a few commands of a 3 s deadline each, on a loaded machine.
                 assert!(
-                    t0.elapsed() < Duration::from_secs(5),
+                    t0.elapsed() < HANG,
                     "{what} via {} took {:?}",
                     transport(exec),
                     t0.elapsed()
@@ -241,8 +255,8 @@ fn slurm_the_same_attempt_is_one_job_across_listings_and_executors() {
     }
 }
 
-/// A slurmrestd that is gone (its socket left behind, nobody listening) is `Unreachable`, fast,
-/// for every call that goes through it.
+/// A slurmrestd that is gone (its socket left behind, nobody listening) is `Unreachable` for
+/// every call that goes through it, at its deadline rather than never.
 #[test]
 fn slurm_a_dead_slurmrestd_is_unreachable_fast() {
     let Some(conf) = testing::service(SLURM_B_CONF, "slurm_a_dead_slurmrestd_is_unreachable_fast")
@@ -279,10 +293,7 @@ fn slurm_a_dead_slurmrestd_is_unreachable_fast() {
             matches!(r, Err(ExecError::Unreachable { .. })),
             "{what} with slurmrestd dead: {r:?}"
         );
-        assert!(
-            t0.elapsed() < Duration::from_secs(3),
-            "{what} took {:?}",
-            t0.elapsed()
-        );
+        // Only a hang fails: one or two requests of a 1 s deadline, on a loaded machine.
+        assert!(t0.elapsed() < HANG, "{what} took {:?}", t0.elapsed());
     }
 }
