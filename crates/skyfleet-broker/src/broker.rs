@@ -451,8 +451,8 @@ impl Broker {
 
     /// The submission for attempt `job.core.attempt` of `job` on its cluster: adopts a copy
     /// found by name (made before a crash), or submits a new one.
-    pub async fn submit_placed(&self, job: &JobRow) -> Result<(), StoreError> {
-        let Some(i) = job
+    pub async fn submit_placed(&self, read: &JobRow) -> Result<(), StoreError> {
+        let Some(i) = read
             .core
             .cluster
             .as_deref()
@@ -460,6 +460,18 @@ impl Broker {
         else {
             return Ok(());
         };
+        // The caller's read may be stale (an API cancel, or a move off the cluster, since): submit
+        // only if the job is still placed, for this attempt, on this cluster.
+        let Some(job) = self.store.get(&read.id).await? else {
+            return Ok(());
+        };
+        let job = &job;
+        if job.core.state != JobState::Placed
+            || job.core.attempt != read.core.attempt
+            || job.core.cluster != read.core.cluster
+        {
+            return Ok(());
+        }
         let spec = self.launch_spec(job, i);
         let ex = self.executors[i].clone();
         let res = tokio::task::spawn_blocking(move || -> Result<Handle, ExecError> {
@@ -484,7 +496,27 @@ impl Broker {
                 return Ok(());
             }
         };
-        self.apply(job, ev).await.map(|_| ())
+        let handle = match &ev {
+            Event::Submitted { handle } => Some(handle.clone()),
+            _ => None,
+        };
+        if self.apply(job, ev).await?.is_none() {
+            if let Some(h) = handle {
+                // The job moved (cancelled, or sent elsewhere) while the copy was being submitted:
+                // that copy is nobody's now. Remember it and cancel it.
+                tracing::info!(job = %job.id, "moved during submission; cancelling the copy");
+                self.store
+                    .add_stale(&StaleCopy {
+                        job_id: job.id.clone(),
+                        cluster: self.config.clusters[i].name.clone(),
+                        attempt: job.core.attempt,
+                        handle: Some(h),
+                    })
+                    .await?;
+                self.cancel_stale_on(i).await;
+            }
+        }
+        Ok(())
     }
 
     fn launch_spec(&self, job: &JobRow, i: usize) -> skyfleet_exec::LaunchSpec {

@@ -196,3 +196,45 @@ async fn preemption_requeues_and_failures_are_terminal() {
         (JobState::Failed, Some("exit 3"))
     );
 }
+
+#[tokio::test]
+async fn a_job_cancelled_before_the_reconciler_submits_it_is_not_submitted() {
+    let w = world("cancel-stale-read").await;
+    let (job, _) = w.broker.submit("alice", None, spec()).await.unwrap();
+    assert_eq!(job.core.state, JobState::Placed);
+    // The reconciler read the job as placed; then the API cancelled it.
+    let read = job.clone();
+    let caller = skyfleet_broker::broker::Caller::Tenant("alice".into());
+    w.broker.cancel(&caller, &job.id).await.unwrap();
+    w.broker.submit_placed(&read).await.unwrap();
+    assert!(
+        w.a.specs().is_empty(),
+        "nothing submitted: {:?}",
+        w.a.live()
+    );
+}
+
+#[tokio::test]
+async fn a_copy_submitted_while_the_job_is_cancelled_is_cancelled_too() {
+    let w = world("cancel-during-submit").await;
+    let (job, _) = w.broker.submit("alice", None, spec()).await.unwrap();
+    assert_eq!(job.core.state, JobState::Placed);
+    // The cancel lands after the reconciler's last read and before the copy exists, so it finds
+    // nothing to cancel by name.
+    let broker = std::sync::Arc::downgrade(&w.broker);
+    let id = job.id.clone();
+    *w.a.on_submit.lock().unwrap() = Some(Box::new(move || {
+        let b = broker.upgrade().unwrap();
+        let caller = skyfleet_broker::broker::Caller::Tenant("alice".into());
+        tokio::runtime::Handle::current()
+            .block_on(b.cancel(&caller, &id))
+            .unwrap();
+    }));
+    tick(&w.broker).await.unwrap();
+    let j = w.broker.store.get(&job.id).await.unwrap().unwrap();
+    assert_eq!(j.core.state, JobState::Cancelled);
+    assert_eq!(w.a.specs().len(), 1, "the copy was made");
+    assert!(w.a.live().is_empty(), "and cancelled: {:?}", w.a.live());
+    assert!(w.broker.store.stale_on("a").await.unwrap().is_empty());
+    assert_eq!(w.broker.sched.lock().await.used(0), 0, "GPUs released");
+}

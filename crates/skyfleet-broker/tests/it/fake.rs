@@ -11,6 +11,9 @@ pub struct Fake {
     next: AtomicU64,
     /// handle -> (name, state, spec)
     pub subs: Mutex<BTreeMap<String, (String, RemoteState, LaunchSpec)>>,
+    /// Runs at the start of each submit, before the copy exists (to stage a race).
+    #[allow(clippy::type_complexity)]
+    pub on_submit: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
 }
 
 impl Fake {
@@ -62,6 +65,9 @@ impl Executor for Fake {
     }
     fn submit(&self, spec: &LaunchSpec) -> Result<Handle, ExecError> {
         self.check()?;
+        if let Some(hook) = self.on_submit.lock().unwrap().as_ref() {
+            hook();
+        }
         let h = format!("f{}", self.next.fetch_add(1, Ordering::SeqCst));
         self.subs
             .lock()
