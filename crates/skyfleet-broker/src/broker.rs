@@ -261,28 +261,27 @@ impl Broker {
         let Ok((next, cmds)) = step(&job.core, &ev) else {
             return Ok(None);
         };
-        // A copy to cancel is recorded before the transition, so that a crash in between
-        // leaves a note to cancel it rather than a copy nobody remembers.
-        for c in &cmds {
-            if let Command::CancelRemote {
-                cluster,
-                attempt,
-                handle,
-            } = c
-            {
-                self.store
-                    .add_stale(&StaleCopy {
-                        job_id: job.id.clone(),
-                        cluster: cluster.clone(),
-                        attempt: *attempt,
-                        handle: handle.clone(),
-                    })
-                    .await?;
-            }
-        }
+        // A copy to cancel is recorded in the transition's own transaction, so that a crash
+        // cannot leave the one without the other.
+        let stale: Vec<StaleCopy> = cmds
+            .iter()
+            .filter_map(|c| match c {
+                Command::CancelRemote {
+                    cluster,
+                    attempt,
+                    handle,
+                } => Some(StaleCopy {
+                    job_id: job.id.clone(),
+                    cluster: cluster.clone(),
+                    attempt: *attempt,
+                    handle: handle.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
         if !self
             .store
-            .transition(job, &next, ev.name(), None, now_ms())
+            .transition_with_stale(job, &next, ev.name(), None, &stale, now_ms())
             .await?
         {
             return Ok(None);
@@ -331,6 +330,24 @@ impl Broker {
             return;
         };
         for s in stale {
+            // Never the attempt a job still runs as: such a record is not a stale copy (it can
+            // only be left by something gone wrong), and cancelling it would kill live work.
+            match self.store.get(&s.job_id).await {
+                Ok(Some(j))
+                    if !j.core.state.is_terminal()
+                        && j.core.attempt == s.attempt
+                        && j.core.cluster.as_deref() == Some(s.cluster.as_str()) =>
+                {
+                    tracing::warn!(cluster = %name, job = %s.job_id, attempt = s.attempt,
+                        "stale-copy record names the job's current attempt; not cancelling it");
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(job = %s.job_id, "stale copy not checked: {e}");
+                    continue;
+                }
+            }
             let ex = self.executors[i].clone();
             let s2 = s.clone();
             let res = tokio::task::spawn_blocking(move || cancel_copy(&*ex, &s2)).await;

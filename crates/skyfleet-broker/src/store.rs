@@ -284,6 +284,21 @@ impl Store {
         place: Option<&PlaceInfo>,
         at_ms: i64,
     ) -> Result<bool, StoreError> {
+        self.transition_with_stale(job, to, event, place, &[], at_ms)
+            .await
+    }
+
+    /// [`Store::transition`], recording `stale` (copies the transition leaves to cancel) in the
+    /// same transaction: both happen or neither does.
+    pub async fn transition_with_stale(
+        &self,
+        job: &JobRow,
+        to: &Core,
+        event: &str,
+        place: Option<&PlaceInfo>,
+        stale: &[StaleCopy],
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.wpool.begin().await?;
         let done = sqlx::query(
             "UPDATE jobs SET state = $1, cluster = $2, attempt = $3, handle = $4, reason = $5, \
@@ -319,6 +334,18 @@ impl Store {
             None,
         )
         .await?;
+        for c in stale {
+            sqlx::query(
+                "INSERT INTO stale_copies (job_id, cluster, attempt, handle) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            )
+            .bind(&c.job_id)
+            .bind(&c.cluster)
+            .bind(c.attempt as i64)
+            .bind(c.handle.clone())
+            .execute(&mut *tx)
+            .await?;
+        }
         let was = job.core.state == JobState::Running;
         let is = to.state == JobState::Running;
         if is && !was {

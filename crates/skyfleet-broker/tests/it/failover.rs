@@ -238,3 +238,30 @@ async fn a_copy_submitted_while_the_job_is_cancelled_is_cancelled_too() {
     assert!(w.broker.store.stale_on("a").await.unwrap().is_empty());
     assert_eq!(w.broker.sched.lock().await.used(0), 0, "GPUs released");
 }
+
+#[tokio::test]
+async fn a_stale_record_for_the_current_attempt_does_not_cancel_live_work() {
+    let w = world("stale-current").await;
+    let (job, _) = w.broker.submit("alice", None, spec()).await.unwrap();
+    tick(&w.broker).await.unwrap();
+    w.a.set(&job.id, 0, RemoteState::Running);
+    tick(&w.broker).await.unwrap();
+    let j = w.broker.store.get(&job.id).await.unwrap().unwrap();
+    assert_eq!(j.core.state, JobState::Running);
+    // What a crash between recording a stale copy and the transition used to leave behind.
+    w.broker
+        .store
+        .add_stale(&skyfleet_broker::store::StaleCopy {
+            job_id: job.id.clone(),
+            cluster: "a".into(),
+            attempt: 0,
+            handle: j.core.handle.clone(),
+        })
+        .await
+        .unwrap();
+    tick(&w.broker).await.unwrap();
+    tick(&w.broker).await.unwrap();
+    assert_eq!(w.a.live(), [format!("skyfleet-{}-0", job.id)], "still runs");
+    let j = w.broker.store.get(&job.id).await.unwrap().unwrap();
+    assert_eq!(j.core.state, JobState::Running);
+}

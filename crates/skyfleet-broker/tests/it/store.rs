@@ -109,10 +109,22 @@ async fn conformance(store: Store) {
         (1300, None, 8)
     );
     let (down, _) = step(&a.core, &Event::ClusterDown).unwrap();
+    let copy = |attempt| skyfleet_broker::store::StaleCopy {
+        job_id: "a1".into(),
+        cluster: "c1".into(),
+        attempt,
+        handle: Some("h-1".into()),
+    };
     assert!(store
-        .transition(&a, &down, "cluster_down", None, 1400)
+        .transition_with_stale(&a, &down, "cluster_down", None, &[copy(0)], 1400)
         .await
         .unwrap());
+    // The stale copy is recorded with the transition, and not by one that loses.
+    assert!(!store
+        .transition_with_stale(&a, &down, "cluster_down", None, &[copy(7)], 1400)
+        .await
+        .unwrap());
+    assert_eq!(store.stale_on("c1").await.unwrap(), [copy(0)]);
     let a = store.get("a1").await.unwrap().unwrap();
     assert_eq!((a.core.state, a.core.attempt), (JobState::Pending, 1));
     assert_eq!(store.runs_since(0).await.unwrap()[0].end_ms, Some(1400));
