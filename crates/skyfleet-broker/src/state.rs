@@ -241,14 +241,13 @@ pub fn step(core: &Core, ev: &Event) -> Result<(Core, Vec<Command>), Rejected> {
                 Event::Lost { reason } => format!("lost on {cluster}: {reason}"),
                 _ => format!("cluster {cluster} went down"),
             });
-            if matches!(ev, Event::ClusterDown) {
-                // The copy there may still run; cancel it when the cluster answers again.
-                cmds.push(Command::CancelRemote {
-                    cluster: cluster.clone(),
-                    attempt: core.attempt,
-                    handle: core.handle.clone(),
-                });
-            }
+            // The old copy may still run, or run again (a down cluster that returns, a
+            // preempted job the cluster requeues): cancel it, now or when the cluster answers.
+            cmds.push(Command::CancelRemote {
+                cluster: cluster.clone(),
+                attempt: core.attempt,
+                handle: core.handle.clone(),
+            });
             cmds.push(Command::Release { cluster });
         }
         _ => return Err(reject()),
@@ -407,27 +406,25 @@ mod tests {
         let (c, cmds) = step(&at(Running), &Event::Preempted).unwrap();
         assert_eq!((c.state, c.attempt, c.handle.clone()), (Pending, 1, None));
         assert_eq!(c.reason.as_deref(), Some("preempted on a"));
+        let moved = [
+            Command::CancelRemote {
+                cluster: "a".into(),
+                attempt: 0,
+                handle: Some("h1".into()),
+            },
+            Command::Release {
+                cluster: "a".into(),
+            },
+        ];
         assert_eq!(
-            cmds,
-            [Command::Release {
-                cluster: "a".into()
-            }]
+            cmds, moved,
+            "a requeued old copy must not run beside the new one"
         );
         let (c, cmds) = step(&at(Running), &Event::ClusterDown).unwrap();
         assert_eq!(c.attempt, 1);
-        assert_eq!(
-            cmds,
-            [
-                Command::CancelRemote {
-                    cluster: "a".into(),
-                    attempt: 0,
-                    handle: Some("h1".into())
-                },
-                Command::Release {
-                    cluster: "a".into()
-                },
-            ]
-        );
+        assert_eq!(cmds, moved);
+        let (_, cmds) = step(&at(Running), &Event::Lost { reason: "x".into() }).unwrap();
+        assert_eq!(cmds, moved);
     }
 
     #[test]

@@ -195,6 +195,9 @@ async fn preemption_requeues_and_failures_are_terminal() {
         (j2.core.state, j2.core.reason.as_deref()),
         (JobState::Failed, Some("exit 3"))
     );
+    // The preempted attempt 0 was cancelled too (the cluster may requeue it), not just left.
+    assert_eq!(w.broker.metrics.stale_cancelled.load(Ordering::Relaxed), 1);
+    assert!(w.broker.store.stale_on("a").await.unwrap().is_empty());
 }
 
 #[tokio::test]
