@@ -13,10 +13,10 @@
 //! | call     | command                                                                        |
 //! |----------|--------------------------------------------------------------------------------|
 //! | health   | `scontrol ping`                                                                |
-//! | submit   | the snapshot and this executor's own submissions (an attempt already there is adopted), then `sbatch --parsable` |
+//! | submit   | the snapshot and this executor's own submissions (an attempt already there is adopted), then `sbatch --parsable --no-requeue` |
 //! | status   | one `squeue --states=all` snapshot shared by calls within [`SNAPSHOT_TTL`]; an id not in it: `squeue -j ID`, then the jobcomp file (`sacct -c`) once purged |
 //! | cancel   | `scancel ID`                                                                   |
-//! | find     | `squeue --states=all` and `sacct -c`, filtered by name prefix                  |
+//! | find     | `squeue --states=all` and `sacct -c`, filtered by name prefix; one whole submission name: the snapshot, own submissions since it, and `sacct -c --name=NAME` |
 //! | logs     | the job's `--output` file                                                      |
 //!
 //! Why a snapshot: `squeue` fetches the controller's whole job table whatever it is asked, so a
@@ -281,8 +281,9 @@ impl SlurmExecutor {
         Ok(parse_rows(&out.stdout))
     }
 
-    /// Finished jobs from the job-completion file, as (id, name, state, exit code).
-    fn sacct(&self, job: Option<&str>) -> Result<Vec<Row>, ExecError> {
+    /// Finished jobs from the job-completion file, as (id, name, state, exit code). `job`
+    /// narrows to one id, `name` to one job name.
+    fn sacct(&self, job: Option<&str>, name: Option<&str>) -> Result<Vec<Row>, ExecError> {
         let mut args = vec![
             "-c",
             "-n",
@@ -295,11 +296,56 @@ impl SlurmExecutor {
         if let Some(id) = job {
             args.extend(["-j", id]);
         }
+        let name_arg = name.map(|n| format!("--name={n}"));
+        args.extend(name_arg.as_deref());
         let out = self.run(self.command("sacct"), &args, None)?;
         if !out.success() {
             return Err(other(format!("sacct -c: {}", out.complaint())));
         }
         Ok(parse_rows(&out.stdout))
+    }
+
+    /// `find` of one whole submission name (the broker's check before each submit, and its
+    /// clean-up of a stale copy): the shared queue listing and this executor's own submissions
+    /// since it, and the job-completion file narrowed to that name, rather than a fresh
+    /// `squeue` and the whole file. Finished jobs are those of exactly that name.
+    fn find_one(&self, name: &str) -> Result<Vec<Found>, ExecError> {
+        let mut found: BTreeMap<u64, Found> = BTreeMap::new();
+        for row in self.sacct(None, Some(name))? {
+            if row.name.starts_with(name) {
+                let state = map_state(&row.state, &format!("exit code {}", row.detail));
+                found.insert(row.key(), row.found(state));
+            }
+        }
+        let snap = self.snapshot()?;
+        for row in snap.by_id.values() {
+            if row.name.starts_with(name) {
+                let state = map_state(&row.state, &row.detail);
+                found.insert(row.key(), row.found(state));
+            }
+        }
+        // Submitted here since the listing (held under the queue lock only to copy them out).
+        let mine: Vec<(String, String)> = self
+            .queue()
+            .submitted
+            .iter()
+            .filter(|(n, (id, _))| n.starts_with(name) && !snap.by_id.contains_key(id))
+            .map(|(n, (id, _))| (n.clone(), id.clone()))
+            .collect();
+        for (n, id) in mine {
+            let handle = Handle(id);
+            let state = self.status(&handle)?;
+            let key = handle.0.parse().unwrap_or(u64::MAX);
+            found.insert(
+                key,
+                Found {
+                    handle,
+                    name: n,
+                    state,
+                },
+            );
+        }
+        Ok(found.into_values().collect())
     }
 
     /// `sbatch`'s arguments for the attempt `name` of `spec` (the script goes on stdin).
@@ -437,7 +483,7 @@ impl Executor for SlurmExecutor {
         }
         // Purged from the controller's memory (MinJobAge): the completion file remembers.
         Ok(
-            match self.sacct(Some(id))?.into_iter().find(|r| r.id == id) {
+            match self.sacct(Some(id), None)?.into_iter().find(|r| r.id == id) {
                 Some(row) => map_state(&row.state, &format!("exit code {}", row.detail)),
                 None => RemoteState::Lost,
             },
@@ -462,9 +508,12 @@ impl Executor for SlurmExecutor {
     }
 
     fn find(&self, prefix: &str) -> Result<Vec<Found>, ExecError> {
+        if is_submission_name(prefix) {
+            return self.find_one(prefix);
+        }
         let mut found: BTreeMap<u64, Found> = BTreeMap::new();
         // Finished first, so the controller's view (fresher) wins for a job in both.
-        for row in self.sacct(None)? {
+        for row in self.sacct(None, None)? {
             if row.name.starts_with(prefix) {
                 let state = map_state(&row.state, &format!("exit code {}", row.detail));
                 found.insert(row.key(), row.found(state));
@@ -518,6 +567,22 @@ impl Row {
             state,
         }
     }
+}
+
+/// Whether `prefix` is one whole submission name, `skyfleet-<job id>-<attempt>`, that
+/// `sacct --name` can take (no comma: it separates names there).
+fn is_submission_name(prefix: &str) -> bool {
+    let Some((job, attempt)) = prefix
+        .strip_prefix("skyfleet-")
+        .and_then(|rest| rest.rsplit_once('-'))
+    else {
+        return false;
+    };
+    !job.is_empty()
+        && !prefix.contains(',')
+        && attempt
+            .parse::<u32>()
+            .is_ok_and(|a| crate::submission_name(job, a) == prefix)
 }
 
 fn parse_rows(text: &str) -> Vec<Row> {
@@ -686,6 +751,24 @@ mod tests {
         };
         let args = executor(None).sbatch_args("skyfleet-7-1", &bare, None);
         assert!(args.iter().any(|a| a == "--no-requeue"), "{args:?}");
+    }
+
+    #[test]
+    fn whole_submission_names_are_told_from_prefixes() {
+        assert!(is_submission_name("skyfleet-0123abcd-0"));
+        assert!(is_submission_name("skyfleet-a-b-12"));
+        for prefix in [
+            "skyfleet-",
+            "skyfleet-0123abcd-",
+            "skyfleet--1",
+            "skyfleet-7-01",
+            "skyfleet-7-x",
+            "skyfleet-a,b-1",
+            "other-7-1",
+            "",
+        ] {
+            assert!(!is_submission_name(prefix), "{prefix}");
+        }
     }
 
     #[test]

@@ -255,6 +255,37 @@ fn slurm_the_same_attempt_is_one_job_across_listings_and_executors() {
     }
 }
 
+/// `find` of one whole submission name (the broker's check before each submit) answers from the
+/// shared listing, this executor's submissions since it and the completion file narrowed to that
+/// name: the attempt just submitted, then finished; not another attempt of the job.
+#[test]
+fn slurm_find_of_one_submission_name() {
+    for exec in transports(SLURM_B_CONF, "slurm_find_of_one_submission_name") {
+        let var = transport(&exec);
+        let s = spec("sn", "sleep 1");
+        let other = skyfleet_exec::submission_name(&s.job_id, 7);
+        assert!(exec.find(&s.name()).unwrap().is_empty(), "{var}");
+        // A listing taken before the submission: only this executor's own record has it.
+        exec.status(&skyfleet_exec::Handle("999999".into()))
+            .unwrap();
+        let h = exec.submit(&s).unwrap();
+        let found = exec.find(&s.name()).unwrap();
+        assert_eq!(found.len(), 1, "{var}: {found:?}");
+        assert_eq!((&found[0].handle, &found[0].name), (&h, &s.name()), "{var}");
+        assert!(!found[0].state.is_terminal(), "{var}: {found:?}");
+        assert!(exec.find(&other).unwrap().is_empty(), "{var}");
+        assert_eq!(wait_terminal(&exec, &h, LIMIT), RemoteState::Succeeded);
+        std::thread::sleep(skyfleet_exec::slurm::SNAPSHOT_TTL);
+        let found = exec.find(&s.name()).unwrap();
+        assert_eq!(found.len(), 1, "{var}: {found:?}");
+        assert_eq!(found[0].state, RemoteState::Succeeded, "{var}");
+        assert_eq!(
+            exec.find(&format!("skyfleet-{}-", s.job_id)).unwrap(),
+            found
+        );
+    }
+}
+
 /// A slurmrestd that is gone (its socket left behind, nobody listening) is `Unreachable` for
 /// every call that goes through it, at its deadline rather than never.
 #[test]
