@@ -323,12 +323,14 @@ impl Broker {
     }
 
     /// Cancels every stale copy recorded for cluster `i`: by handle, and by name (a submission
-    /// the broker made but had not recorded). Removes the record of each it cancelled.
-    pub async fn cancel_stale_on(&self, i: usize) {
+    /// the broker made but had not recorded). Removes the record of each it cancelled. True if
+    /// none is left to cancel.
+    pub async fn cancel_stale_on(&self, i: usize) -> bool {
         let name = self.config.clusters[i].name.clone();
         let Ok(stale) = self.store.stale_on(&name).await else {
-            return;
+            return false;
         };
+        let mut all = true;
         for s in stale {
             // Never the attempt a job still runs as: such a record is not a stale copy (it can
             // only be left by something gone wrong), and cancelling it would kill live work.
@@ -345,6 +347,7 @@ impl Broker {
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(job = %s.job_id, "stale copy not checked: {e}");
+                    all = false;
                     continue;
                 }
             }
@@ -357,11 +360,16 @@ impl Broker {
                     self.metrics.stale_cancelled.fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(Err(e)) => {
+                    all = false;
                     tracing::warn!(cluster = %name, job = %s.job_id, "stale copy not cancelled yet: {e}")
                 }
-                Err(e) => tracing::error!("cancel task failed: {e}"),
+                Err(e) => {
+                    all = false;
+                    tracing::error!("cancel task failed: {e}")
+                }
             }
         }
+        all
     }
 
     /// Cancels `id` for `caller`. A tenant may cancel only its own jobs (others' are "not found").

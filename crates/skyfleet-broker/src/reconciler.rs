@@ -129,14 +129,12 @@ async fn check_health(broker: &Arc<Broker>) -> Result<(), StoreError> {
     let now = Instant::now();
     let mut went_down = Vec::new();
     let mut came_back = Vec::new();
+    let up: Vec<bool> = {
+        let s = broker.sched.lock().await;
+        (0..results.len()).map(|i| s.is_up(i)).collect()
+    };
     {
         let mut health = broker.health.lock().expect("health lock");
-        let s = broker.sched.try_lock();
-        let up: Vec<bool> = match &s {
-            Ok(s) => (0..results.len()).map(|i| s.is_up(i)).collect(),
-            Err(_) => vec![true; results.len()],
-        };
-        drop(s);
         for (i, r) in results.into_iter().enumerate() {
             let h = &mut health[i];
             h.last_check_ms = now_ms();
@@ -172,9 +170,15 @@ async fn check_health(broker: &Arc<Broker>) -> Result<(), StoreError> {
         }
     }
     for i in came_back {
-        tracing::info!(cluster = %broker.config.clusters[i].name, "answers again; cancelling stale copies");
-        broker.cancel_stale_on(i).await;
-        broker.sched.lock().await.set_up(i, true);
+        let name = &broker.config.clusters[i].name;
+        tracing::info!(cluster = %name, "answers again; cancelling stale copies");
+        // It takes new work only once no old copy can run there beside it.
+        if broker.cancel_stale_on(i).await {
+            tracing::info!(cluster = %name, "marked up");
+            broker.sched.lock().await.set_up(i, true);
+        } else {
+            tracing::warn!(cluster = %name, "stays down until its stale copies are cancelled");
+        }
     }
     // Stale copies whose cancel failed earlier, on clusters that are up.
     for i in 0..broker.executors.len() {

@@ -268,3 +268,30 @@ async fn a_stale_record_for_the_current_attempt_does_not_cancel_live_work() {
     let j = w.broker.store.get(&job.id).await.unwrap().unwrap();
     assert_eq!(j.core.state, JobState::Running);
 }
+
+#[tokio::test]
+async fn a_returning_cluster_takes_no_work_until_its_stale_copies_are_cancelled() {
+    let w = world("up-after-cancel").await;
+    let (job, _) = w.broker.submit("alice", None, spec()).await.unwrap();
+    tick(&w.broker).await.unwrap();
+    w.a.set(&job.id, 0, RemoteState::Running);
+    tick(&w.broker).await.unwrap();
+    w.a.down.store(true, Ordering::SeqCst);
+    tick(&w.broker).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    tick(&w.broker).await.unwrap();
+    assert!(!w.broker.sched.lock().await.is_up(0), "a is down");
+
+    // a answers again but will not cancel the old copy: it stays down.
+    w.a.fail_cancel.store(true, Ordering::SeqCst);
+    w.a.down.store(false, Ordering::SeqCst);
+    tick(&w.broker).await.unwrap();
+    assert!(!w.broker.sched.lock().await.is_up(0), "still down");
+    assert_eq!(w.a.live(), [format!("skyfleet-{}-0", job.id)]);
+    assert_eq!(w.broker.store.stale_on("a").await.unwrap().len(), 1);
+
+    w.a.fail_cancel.store(false, Ordering::SeqCst);
+    tick(&w.broker).await.unwrap();
+    assert!(w.broker.sched.lock().await.is_up(0), "up once cancelled");
+    assert!(w.a.live().is_empty(), "{:?}", w.a.live());
+}

@@ -8,6 +8,8 @@ use std::sync::Mutex;
 #[derive(Default)]
 pub struct Fake {
     pub down: AtomicBool,
+    /// Cancels fail (the cluster otherwise answers).
+    pub fail_cancel: AtomicBool,
     next: AtomicU64,
     /// handle -> (name, state, spec)
     pub subs: Mutex<BTreeMap<String, (String, RemoteState, LaunchSpec)>>,
@@ -86,6 +88,12 @@ impl Executor for Fake {
     }
     fn cancel(&self, handle: &Handle) -> Result<(), ExecError> {
         self.check()?;
+        if self.fail_cancel.load(Ordering::SeqCst) {
+            return Err(ExecError::Unreachable {
+                backend: "fake",
+                detail: "cancel refused".into(),
+            });
+        }
         if let Some((_, s, _)) = self.subs.lock().unwrap().get_mut(&handle.0) {
             if !s.is_terminal() {
                 *s = RemoteState::Cancelled;
