@@ -399,13 +399,12 @@ impl Broker {
 
     /// Drains or undrains a cluster (admin). False if there is no such cluster.
     pub async fn set_drained(&self, name: &str, drained: bool) -> Result<bool, StoreError> {
-        let mut s = self.sched.lock().await;
-        let Some(i) = s.index(name) else {
+        let Some(i) = self.cluster_index(name) else {
             return Ok(false);
         };
+        // The write first, without the scheduler lock: placement does not wait on the store.
         self.store.set_drained(name, drained).await?;
-        s.set_drained(i, drained);
-        drop(s);
+        self.sched.lock().await.set_drained(i, drained);
         if !drained {
             self.wake.notify_one();
         }

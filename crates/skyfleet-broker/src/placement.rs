@@ -51,6 +51,8 @@ pub struct Scheduler {
     provider_of: Vec<usize>,
     providers: Vec<String>,
     up: Vec<bool>,
+    /// The latest health check failed (the cluster may not be marked down yet).
+    failing: Vec<bool>,
     drained: Vec<bool>,
     used: Vec<u32>,
     provider_used: Vec<u32>,
@@ -100,6 +102,7 @@ impl Scheduler {
             provider_of,
             providers: providers.clone(),
             up: vec![true; n],
+            failing: vec![false; n],
             drained: vec![false; n],
             used: vec![0; n],
             provider_used: vec![0; providers.len()],
@@ -121,6 +124,11 @@ impl Scheduler {
     }
     pub fn set_up(&mut self, cluster: usize, up: bool) {
         self.up[cluster] = up;
+    }
+    /// Records whether the cluster's latest health check failed; a failing cluster takes no new
+    /// work even before it is marked down.
+    pub fn set_failing(&mut self, cluster: usize, failing: bool) {
+        self.failing[cluster] = failing;
     }
     pub fn set_drained(&mut self, cluster: usize, drained: bool) {
         self.drained[cluster] = drained;
@@ -210,6 +218,8 @@ impl Scheduler {
                 }
                 if !self.up[i] {
                     why.down += 1;
+                } else if self.failing[i] {
+                    why.failing += 1;
                 } else if self.drained[i] {
                     why.drained += 1;
                 } else if self.used[i] + gpus > c.gpus {
@@ -255,6 +265,7 @@ struct Why {
     quota_never: bool,
     quota: Option<(u32, u32)>,
     down: u32,
+    failing: u32,
     drained: u32,
     full: u32,
     share: u32,
@@ -285,6 +296,7 @@ impl Why {
         for (n, what) in [
             (self.full, "full"),
             (self.down, "down"),
+            (self.failing, "failing health checks"),
             (self.drained, "drained"),
             (self.share, "at the provider share cap"),
         ] {
@@ -396,6 +408,30 @@ mod tests {
         }
         s.release(2, "t", 8);
         assert_eq!(placed(s.place(&job(8, Spot::Never), "t", 100)), 2);
+    }
+
+    #[test]
+    fn a_cluster_failing_health_checks_takes_no_work_before_it_is_down() {
+        let mut s = Scheduler::new(
+            vec![
+                cluster("cheap", "gcp/us-east4", OfferKind::OnDemand, 2.0, 16),
+                cluster("dear", "aws/us-east-1", OfferKind::OnDemand, 6.0, 16),
+            ],
+            &policy(None),
+        );
+        s.set_failing(0, true);
+        assert_eq!(placed(s.place(&job(8, Spot::Never), "t", 100)), 1);
+        s.set_drained(1, true);
+        match s.place(&job(8, Spot::Never), "t", 100) {
+            Verdict::Wait(r) => assert_eq!(
+                r,
+                "waiting for H100:8 × 1 node(s): 1 cluster(s) failing health checks, \
+                 1 cluster(s) drained"
+            ),
+            other => panic!("{other:?}"),
+        }
+        s.set_failing(0, false);
+        assert_eq!(placed(s.place(&job(8, Spot::Never), "t", 100)), 0);
     }
 
     #[test]

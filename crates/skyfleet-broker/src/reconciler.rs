@@ -129,12 +129,14 @@ async fn check_health(broker: &Arc<Broker>) -> Result<(), StoreError> {
     let now = Instant::now();
     let mut went_down = Vec::new();
     let mut came_back = Vec::new();
+    let oks: Vec<bool>;
     let up: Vec<bool> = {
         let s = broker.sched.lock().await;
         (0..results.len()).map(|i| s.is_up(i)).collect()
     };
     {
         let mut health = broker.health.lock().expect("health lock");
+        oks = results.iter().map(|r| r.is_ok()).collect();
         for (i, r) in results.into_iter().enumerate() {
             let h = &mut health[i];
             h.last_check_ms = now_ms();
@@ -156,6 +158,13 @@ async fn check_health(broker: &Arc<Broker>) -> Result<(), StoreError> {
                     }
                 }
             }
+        }
+    }
+    // A cluster whose latest check failed takes no new work, even before it is marked down.
+    {
+        let mut s = broker.sched.lock().await;
+        for (i, ok) in oks.into_iter().enumerate() {
+            s.set_failing(i, !ok);
         }
     }
     for i in went_down {
