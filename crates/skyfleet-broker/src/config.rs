@@ -126,6 +126,8 @@ pub fn parse_config(src: &str, file: &str) -> Result<BrokerConfig, ConfigErrors>
         h
     });
     let mut tenants = BTreeMap::new();
+    // token hash -> the tenant that has it: a token must name one caller.
+    let mut by_hash: BTreeMap<String, String> = BTreeMap::new();
     for t in root.tables("tenant", "an array of tables [[tenant]]") {
         if let Some(tenant) = read_tenant(&t) {
             if tenants.contains_key(&tenant.name) {
@@ -133,6 +135,21 @@ pub fn parse_config(src: &str, file: &str) -> Result<BrokerConfig, ConfigErrors>
                     &t.loc_or_table("name"),
                     format!("tenant `{}` is declared twice", tenant.name),
                 );
+            }
+            if admin.as_deref() == Some(tenant.token_sha256.as_str()) {
+                ctx.error(
+                    &t.loc_or_table("token_sha256"),
+                    "the same token hash as the admin's: each token must name one caller",
+                );
+            } else if let Some(other) = by_hash.get(&tenant.token_sha256) {
+                ctx.error(
+                    &t.loc_or_table("token_sha256"),
+                    format!(
+                        "the same token hash as tenant `{other}`'s: each token must name one caller"
+                    ),
+                );
+            } else {
+                by_hash.insert(tenant.token_sha256.clone(), tenant.name.clone());
             }
             tenants.insert(tenant.name.clone(), tenant);
         }
@@ -524,6 +541,30 @@ executor = { kind = "local", state_dir = "/tmp/x", gpus = 16, dry_run = true }
             msgs.iter()
                 .any(|m| m.starts_with("cluster[1].executor: expected a loopback Ray URL")),
             "{msgs:?}"
+        );
+    }
+
+    #[test]
+    fn a_token_hash_shared_with_the_admin_or_another_tenant_is_rejected() {
+        let admin = "8c6976e5b5410415bde908bd4dee15dfb167a9c873fc4bb8a81f6f2ab448a918";
+        let research = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8";
+        let src = GOOD.replace(
+            "[[cluster]]",
+            &format!(
+                "[[tenant]]\nname = \"ops\"\ntoken_sha256 = \"{}\"\ngpu_quota = 8\n\n\
+                 [[tenant]]\nname = \"dev\"\ntoken_sha256 = \"{research}\"\ngpu_quota = 8\n\n\
+                 [[cluster]]",
+                admin.to_ascii_uppercase()
+            ),
+        );
+        let err = parse_config(&src, "t.toml").unwrap_err();
+        let lines: Vec<String> = err.0.iter().map(|d| d.to_string()).collect();
+        assert_eq!(
+            lines,
+            [
+                "t.toml:17:16: tenant[1].token_sha256: the same token hash as the admin's: each token must name one caller",
+                "t.toml:22:16: tenant[2].token_sha256: the same token hash as tenant `research`'s: each token must name one caller",
+            ]
         );
     }
 
