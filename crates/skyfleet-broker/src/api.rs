@@ -251,10 +251,7 @@ async fn list(
         Caller::Admin => None,
         Caller::Tenant(t) => Some(t.as_str()),
     };
-    let mut jobs = b.store.list(tenant, limit).await?;
-    if let Some(s) = state {
-        jobs.retain(|j| j.core.state == s);
-    }
+    let jobs = b.store.list_in(tenant, state, limit).await?;
     Ok(Json(json!({ "jobs": jobs })))
 }
 

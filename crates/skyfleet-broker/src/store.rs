@@ -384,26 +384,41 @@ impl Store {
 
     /// Jobs, newest first: a tenant's, or everyone's; at most `limit`.
     pub async fn list(&self, tenant: Option<&str>, limit: u32) -> Result<Vec<JobRow>, StoreError> {
-        let rows = match tenant {
-            Some(t) => {
-                sqlx::query(&format!(
-                    "SELECT {JOB_COLS} FROM jobs WHERE tenant = $1 \
-                     ORDER BY created_ms DESC, id DESC LIMIT $2"
-                ))
-                .bind(t)
-                .bind(limit as i64)
-                .fetch_all(&self.pool)
-                .await?
-            }
-            None => {
-                sqlx::query(&format!(
-                    "SELECT {JOB_COLS} FROM jobs ORDER BY created_ms DESC, id DESC LIMIT $1"
-                ))
-                .bind(limit as i64)
-                .fetch_all(&self.pool)
-                .await?
-            }
+        self.list_in(tenant, None, limit).await
+    }
+
+    /// Jobs, newest first: a tenant's, or everyone's, in `state` if given; at most `limit` (the
+    /// state is filtered before the limit, in the query).
+    pub async fn list_in(
+        &self,
+        tenant: Option<&str>,
+        state: Option<JobState>,
+        limit: u32,
+    ) -> Result<Vec<JobRow>, StoreError> {
+        let mut conds = Vec::new();
+        if tenant.is_some() {
+            conds.push(format!("tenant = ${}", conds.len() + 1));
+        }
+        if state.is_some() {
+            conds.push(format!("state = ${}", conds.len() + 1));
+        }
+        let filter = if conds.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conds.join(" AND "))
         };
+        let sql = format!(
+            "SELECT {JOB_COLS} FROM jobs {filter} ORDER BY created_ms DESC, id DESC LIMIT ${}",
+            conds.len() + 1
+        );
+        let mut q = sqlx::query(&sql);
+        if let Some(t) = tenant {
+            q = q.bind(t);
+        }
+        if let Some(st) = state {
+            q = q.bind(st.as_str());
+        }
+        let rows = q.bind(limit as i64).fetch_all(&self.pool).await?;
         rows.iter().map(job_row).collect()
     }
 

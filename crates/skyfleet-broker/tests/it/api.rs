@@ -357,3 +357,56 @@ async fn quota_drain_metrics_and_openapi() {
     assert_eq!(s, StatusCode::OK);
     assert!(page.as_str().unwrap().contains("<svg id=\"gpuh\""));
 }
+
+#[tokio::test]
+async fn the_state_filter_applies_before_the_limit() {
+    let w = world("api-state-filter").await;
+    let app = router(w.broker.clone());
+    for k in ["k1", "k2"] {
+        let (s, v) = call(
+            &app,
+            "POST",
+            "/v1/jobs",
+            Some("alice-token"),
+            Some(job("train", 8)),
+            Some(k),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    // Cancel the job listed first; the other is still placed, and listed with limit=1.
+    let (_, v) = call(
+        &app,
+        "GET",
+        "/v1/jobs?limit=1",
+        Some("alice-token"),
+        None,
+        None,
+    )
+    .await;
+    let first = v["jobs"][0]["id"].as_str().unwrap().to_string();
+    let (s, _) = call(
+        &app,
+        "POST",
+        &format!("/v1/jobs/{first}/cancel"),
+        Some("alice-token"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = call(
+        &app,
+        "GET",
+        "/v1/jobs?state=placed&limit=1",
+        Some("alice-token"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let jobs = v["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 1, "{v}");
+    assert_eq!(jobs[0]["state"], "placed");
+    assert_ne!(jobs[0]["id"], first.as_str());
+}
