@@ -97,7 +97,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
 }
 
 async fn count(State(b): Shared, req: Request, next: Next) -> Response {
-    let r = next.run(req).await;
+    let r = as_json(next.run(req).await).await;
     b.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
     if r.status().is_client_error() {
         b.metrics.http_errors_4xx.fetch_add(1, Ordering::Relaxed);
@@ -105,6 +105,45 @@ async fn count(State(b): Shared, req: Request, next: Next) -> Response {
         b.metrics.http_errors_5xx.fetch_add(1, Ordering::Relaxed);
     }
     r
+}
+
+/// axum's own rejections (405 for a wrong method, 413 for a body over the limit, 400 for a path
+/// that is not UTF-8, ...) are plain text: turn every 4xx that is not JSON into the API's JSON
+/// error, keeping its status and its words, so that a client always gets `{"error": ...}`.
+async fn as_json(r: Response) -> Response {
+    let json = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !r.status().is_client_error() || json {
+        return r;
+    }
+    let status = r.status();
+    let allow = r.headers().get(header::ALLOW).cloned();
+    let text = axum::body::to_bytes(r.into_body(), 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = match (text.is_empty(), status.canonical_reason()) {
+        (false, _) => text,
+        (true, Some(reason)) => reason.to_lowercase(),
+        (true, None) => format!("HTTP {}", status.as_u16()),
+    };
+    let field = match status {
+        StatusCode::METHOD_NOT_ALLOWED => Some("method"),
+        StatusCode::PAYLOAD_TOO_LARGE => Some("body"),
+        _ => None,
+    };
+    let mut out = match field {
+        Some(f) => ApiError::field(status, f, message),
+        None => ApiError::new(status, message),
+    }
+    .into_response();
+    if let Some(a) = allow {
+        out.headers_mut().insert(header::ALLOW, a);
+    }
+    out
 }
 
 fn caller(b: &Broker, h: &HeaderMap) -> Result<Caller, ApiError> {

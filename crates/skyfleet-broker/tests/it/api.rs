@@ -410,3 +410,46 @@ async fn the_state_filter_applies_before_the_limit() {
     assert_eq!(jobs[0]["state"], "placed");
     assert_ne!(jobs[0]["id"], first.as_str());
 }
+
+#[tokio::test]
+async fn axums_own_rejections_are_json_errors_too() {
+    let w = world("api-rejections").await;
+    let app = router(w.broker.clone());
+    let (s, v) = call(
+        &app,
+        "DELETE",
+        "/v1/jobs/x",
+        Some("alice-token"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(v["field"], "method", "{v}");
+    assert!(v["error"].is_string(), "{v}");
+    // Over axum's 2 MB default body limit.
+    let big = json!({ "name": "x".repeat(3 << 20) });
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/v1/jobs",
+        Some("alice-token"),
+        Some(big),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    assert_eq!(v["field"], "body", "{v}");
+    // A 4xx the API itself answers keeps its own field.
+    let (s, v) = call(
+        &app,
+        "GET",
+        "/v1/jobs/nope",
+        Some("alice-token"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(v["error"].as_str().unwrap().contains("not found"), "{v}");
+}
