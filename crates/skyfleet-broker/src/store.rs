@@ -539,14 +539,31 @@ impl Store {
     }
 
     /// Run stretches that overlap [since_ms, now): still running, or ended after `since_ms`.
-    pub async fn runs_since(&self, since_ms: i64) -> Result<Vec<RunRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT job_id, attempt, cluster, provider, gpus, usd_per_gpu_hour, start_ms, end_ms \
-             FROM runs WHERE end_ms IS NULL OR end_ms >= $1 ORDER BY start_ms, job_id",
-        )
-        .bind(since_ms)
-        .fetch_all(&self.pool)
-        .await?;
+    pub async fn runs_since(
+        &self,
+        since_ms: i64,
+        tenant: Option<&str>,
+    ) -> Result<Vec<RunRow>, StoreError> {
+        const COLS: &str = "SELECT job_id, attempt, cluster, provider, gpus, usd_per_gpu_hour, \
+                            start_ms, end_ms FROM runs WHERE (end_ms IS NULL OR end_ms >= $1)";
+        let rows = match tenant {
+            None => {
+                sqlx::query(&format!("{COLS} ORDER BY start_ms, job_id"))
+                    .bind(since_ms)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Some(t) => {
+                sqlx::query(&format!(
+                    "{COLS} AND job_id IN (SELECT id FROM jobs WHERE tenant = $2) \
+                     ORDER BY start_ms, job_id"
+                ))
+                .bind(since_ms)
+                .bind(t.to_string())
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
         rows.iter()
             .map(|r| {
                 Ok(RunRow {

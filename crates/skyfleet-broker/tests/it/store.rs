@@ -102,8 +102,10 @@ async fn conformance(store: Store) {
     let a = store.get("a1").await.unwrap().unwrap();
     assert_eq!(a.core.handle.as_deref(), Some("h-1"));
     assert_eq!(a.provider.as_deref(), Some("aws"), "kept when not given");
-    let runs = store.runs_since(0).await.unwrap();
+    let runs = store.runs_since(0, None).await.unwrap();
     assert_eq!(runs.len(), 1);
+    assert_eq!(store.runs_since(0, Some("alice")).await.unwrap(), runs);
+    assert!(store.runs_since(0, Some("bob")).await.unwrap().is_empty());
     assert_eq!(
         (runs[0].start_ms, runs[0].end_ms, runs[0].gpus),
         (1300, None, 8)
@@ -127,7 +129,10 @@ async fn conformance(store: Store) {
     assert_eq!(store.stale_on("c1").await.unwrap(), [copy(0)]);
     let a = store.get("a1").await.unwrap().unwrap();
     assert_eq!((a.core.state, a.core.attempt), (JobState::Pending, 1));
-    assert_eq!(store.runs_since(0).await.unwrap()[0].end_ms, Some(1400));
+    assert_eq!(
+        store.runs_since(0, None).await.unwrap()[0].end_ms,
+        Some(1400)
+    );
     let ev = store.events("a1").await.unwrap();
     let names: Vec<&str> = ev.iter().map(|e| e.event.as_str()).collect();
     assert_eq!(
