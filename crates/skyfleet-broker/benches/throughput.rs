@@ -22,10 +22,13 @@
 
 use skyfleet_broker::cli::{serve, ServeArgs};
 use skyfleet_broker::client::request;
-use skyfleet_broker::config::token_hash;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "../tests/it/harness.rs"]
+mod harness;
+use harness::{free_port, job_body, wait_up, write_config};
 
 const CLIENTS: usize = 200;
 const SAT_PER_CLIENT: usize = 100;
@@ -123,12 +126,8 @@ fn round(secs: u64, wrk: bool) -> Vec<(String, Summary)> {
     let dir = std::env::temp_dir().join(format!("skyfleet-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let config = write_config(&dir);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let config = write_config(&dir, 4, 100_000_000, 1_000_000_000);
+    let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let mut child = spawn_broker(&config, &dir.join("b.db"), port);
     wait_up(&url);
@@ -180,31 +179,6 @@ fn round(secs: u64, wrk: bool) -> Vec<(String, Summary)> {
     out
 }
 
-fn write_config(dir: &Path) -> PathBuf {
-    let gpus = 100_000_000;
-    let mut s = format!(
-        "[policy]\npoll_interval_secs = 0.2\n\n[admin]\ntoken_sha256 = \"{}\"\n\n[[tenant]]\nname = \"t\"\ntoken_sha256 = \"{}\"\ngpu_quota = 1000000000\n",
-        token_hash("admin"),
-        token_hash("t")
-    );
-    let sites = [
-        "aws/us-east-1",
-        "gcp/us-east4",
-        "azure/eastus",
-        "lambda/us-east-1",
-    ];
-    for (i, site) in sites.iter().enumerate() {
-        s.push_str(&format!(
-            "\n[[cluster]]\nname = \"c{i}\"\nsite = \"{site}\"\naccelerator = \"H100\"\ngpus = {gpus}\ngpus_per_node = 8\npricing = \"on_demand\"\nusd_per_gpu_hour = {}\nexecutor = {{ kind = \"local\", state_dir = \"{}\", gpus = {gpus}, dry_run = true, dry_run_running_polls = 2 }}\n",
-            2.0 + i as f64 / 10.0,
-            dir.join(format!("local-c{i}")).display()
-        ));
-    }
-    let path = dir.join("broker.toml");
-    std::fs::write(&path, s).unwrap();
-    path
-}
-
 fn spawn_broker(config: &Path, db: &Path, port: u16) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .env(
@@ -216,24 +190,6 @@ fn spawn_broker(config: &Path, db: &Path, port: u16) -> Child {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap()
-}
-
-fn wait_up(url: &str) {
-    let t0 = Instant::now();
-    while request(url, "GET", "/v1/openapi.json", &[], None).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "broker did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn job_body(i: usize) -> Vec<u8> {
-    format!(
-        r#"{{"name":"j{i}","choices":[{{"accelerator":"H100","gpus_per_node":8}}],"run":"true"}}"#
-    )
-    .into_bytes()
 }
 
 /// [`CLIENTS`] threads submit `per` jobs each, as fast as they can (`pace` None) or one every

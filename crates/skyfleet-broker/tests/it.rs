@@ -5,6 +5,7 @@ mod it {
     pub mod common;
     pub mod failover;
     pub mod fake;
+    pub mod harness;
     pub mod live;
     pub mod setup;
     pub mod slurm;

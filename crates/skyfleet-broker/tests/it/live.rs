@@ -6,9 +6,9 @@
 //! makes [`serve_child`] run `skyfleet serve` in it.
 
 use super::common::temp_dir;
+use super::harness::{free_port, job_body, wait_up, write_config};
 use skyfleet_broker::cli::{serve, ServeArgs};
 use skyfleet_broker::client::request;
-use skyfleet_broker::config::token_hash;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -33,39 +33,6 @@ fn serve_child() {
     .unwrap();
 }
 
-pub fn write_config(dir: &Path, clusters: usize, gpus: u32) -> std::path::PathBuf {
-    let mut s = format!(
-        "[policy]\npoll_interval_secs = 0.2\n\n[admin]\ntoken_sha256 = \"{}\"\n\n[[tenant]]\nname = \"t\"\ntoken_sha256 = \"{}\"\ngpu_quota = 100000000\n",
-        token_hash("admin"),
-        token_hash("t")
-    );
-    let sites = [
-        "aws/us-east-1",
-        "gcp/us-east4",
-        "azure/eastus",
-        "lambda/us-east-1",
-    ];
-    for i in 0..clusters {
-        s.push_str(&format!(
-            "\n[[cluster]]\nname = \"c{i}\"\nsite = \"{}\"\naccelerator = \"H100\"\ngpus = {gpus}\ngpus_per_node = 8\npricing = \"on_demand\"\nusd_per_gpu_hour = {}\nexecutor = {{ kind = \"local\", state_dir = \"{}\", gpus = {gpus}, dry_run = true, dry_run_running_polls = 2 }}\n",
-            sites[i % sites.len()],
-            2.0 + i as f64 / 10.0,
-            dir.join(format!("local-c{i}")).display()
-        ));
-    }
-    let path = dir.join("broker.toml");
-    std::fs::write(&path, s).unwrap();
-    path
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 pub fn spawn_broker(config: &Path, db: &Path, port: u16) -> Child {
     let exe = std::env::current_exe().unwrap();
     Command::new(exe)
@@ -87,31 +54,13 @@ pub fn spawn_broker(config: &Path, db: &Path, port: u16) -> Child {
         .unwrap()
 }
 
-pub fn wait_up(url: &str) {
-    let t0 = Instant::now();
-    while request(url, "GET", "/v1/openapi.json", &[], None).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "broker did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn job_body(i: usize) -> Vec<u8> {
-    format!(
-        r#"{{"name":"j{i}","choices":[{{"accelerator":"H100","gpus_per_node":8}}],"run":"true"}}"#
-    )
-    .into_bytes()
-}
-
 /// Submits 1,000 jobs from 8 clients while the broker is killed with SIGKILL and restarted every
 /// 30 to 120 ms (after it answers again). Clients retry each submission with the same idempotency key until it is
 /// acknowledged. Afterwards every acknowledged job exists exactly once, under its first id.
 #[test]
 fn crash_safety_every_acknowledged_job_exists_exactly_once() {
     let dir = temp_dir("crash");
-    let config = write_config(&dir, 2, 1_000_000);
+    let config = write_config(&dir, 2, 1_000_000, 100_000_000);
     let db = dir.join("b.db");
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
@@ -238,7 +187,7 @@ fn dashboard_in_headless_chromium_shows_a_submitted_job() {
         return;
     };
     let dir = temp_dir("dashboard");
-    let config = write_config(&dir, 3, 64);
+    let config = write_config(&dir, 3, 64, 100_000_000);
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let mut child = spawn_broker(&config, &dir.join("b.db"), port);
@@ -298,7 +247,7 @@ fn dashboard_in_headless_chromium_shows_a_submitted_job() {
 #[test]
 fn concurrent_submissions_all_run_to_completion() {
     let dir = temp_dir("concurrent");
-    let config = write_config(&dir, 4, 10_000_000);
+    let config = write_config(&dir, 4, 10_000_000, 100_000_000);
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let mut child = spawn_broker(&config, &dir.join("b.db"), port);
