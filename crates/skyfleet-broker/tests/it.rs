@@ -7,6 +7,7 @@ mod it {
     pub mod fake;
     pub mod harness;
     pub mod live;
+    pub mod ray;
     pub mod setup;
     pub mod slurm;
     pub mod store;
