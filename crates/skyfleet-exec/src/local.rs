@@ -33,7 +33,7 @@
 //! `dry_run_running_polls` calls of `status`, then `Succeeded`. It exists to benchmark the
 //! broker's own throughput.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -77,8 +77,9 @@ pub struct LocalExecutor {
     config: LocalConfig,
     /// Running and queued submissions, rebuilt from the state directory at start.
     book: Mutex<Book>,
-    /// Dry-run submissions: name → `status` calls so far, and whether it was cancelled.
-    dry: Mutex<HashMap<String, (u32, bool)>>,
+    /// Dry-run submissions: name → `status` calls so far, and whether it was cancelled. Ordered,
+    /// so that `find` reads only the names under its prefix.
+    dry: Mutex<BTreeMap<String, (u32, bool)>>,
 }
 
 #[derive(Debug, Default)]
@@ -94,7 +95,7 @@ impl LocalExecutor {
     pub fn new(config: LocalConfig) -> Result<Self, ExecError> {
         let exec = LocalExecutor {
             book: Mutex::new(Book::default()),
-            dry: Mutex::new(HashMap::new()),
+            dry: Mutex::new(BTreeMap::new()),
             config,
         };
         if !exec.config.dry_run {
@@ -449,31 +450,23 @@ impl Executor for LocalExecutor {
 
     fn find(&self, prefix: &str) -> Result<Vec<Found>, ExecError> {
         if self.config.dry_run {
-            let names: Vec<String> = {
-                let dry = self.dry.lock().unwrap();
-                let mut v: Vec<String> = dry
-                    .keys()
-                    .filter(|n| n.starts_with(prefix))
-                    .cloned()
-                    .collect();
-                v.sort();
-                v
-            };
-            return Ok(names
-                .into_iter()
-                .map(|name| {
-                    let state = match self.dry.lock().unwrap().get(&name) {
-                        Some((_, true)) => RemoteState::Cancelled,
-                        Some((p, _)) if *p < self.config.dry_run_running_polls => {
-                            RemoteState::Running
-                        }
-                        _ => RemoteState::Succeeded,
-                    };
-                    Found {
-                        handle: Handle(name.clone()),
-                        name,
-                        state,
-                    }
+            let dry = self.dry.lock().unwrap();
+            return Ok(dry
+                .range::<str, _>((
+                    std::ops::Bound::Included(prefix),
+                    std::ops::Bound::Unbounded,
+                ))
+                .take_while(|(n, _)| n.starts_with(prefix))
+                .map(|(name, &(polls, cancelled))| Found {
+                    handle: Handle(name.clone()),
+                    name: name.clone(),
+                    state: if cancelled {
+                        RemoteState::Cancelled
+                    } else if polls < self.config.dry_run_running_polls {
+                        RemoteState::Running
+                    } else {
+                        RemoteState::Succeeded
+                    },
                 })
                 .collect());
         }
