@@ -174,7 +174,9 @@ impl Scheduler {
         let cap = self.policy.max_provider_share;
         let capacity: u64 = if cap.is_some() {
             (0..self.clusters.len())
-                .filter(|&i| self.up[i] && !self.drained[i])
+                // The clusters that take work now: a failing one does not, even before it is
+                // marked down, so it does not widen the other providers' shares either.
+                .filter(|&i| self.up[i] && !self.drained[i] && !self.failing[i])
                 .map(|i| self.clusters[i].gpus as u64)
                 .sum()
         } else {
@@ -482,6 +484,32 @@ mod tests {
         // aws holds 32 of 64: half. The next goes to gcp though aws is cheaper and has room.
         let i = placed(s.place(&job(8, Spot::Never), "t", 1000));
         assert_eq!(s.clusters[i].name, "gcp");
+    }
+
+    #[test]
+    fn a_failing_cluster_does_not_widen_the_share_cap() {
+        let mut s = Scheduler::new(
+            vec![
+                cluster("aws", "aws/us-east-1", OfferKind::OnDemand, 1.0, 64),
+                cluster("gcp", "gcp/us-east4", OfferKind::OnDemand, 3.0, 32),
+                cluster("azure", "azure/eastus", OfferKind::OnDemand, 4.0, 32),
+            ],
+            &policy(Some(0.5)),
+        );
+        for _ in 0..5 {
+            s.reserve(0, "t", 8);
+        }
+        // aws holds 40: below half of 128, so it takes the next.
+        assert_eq!(placed(s.place(&job(8, Spot::Never), "t", 1000)), 0);
+        // azure fails a health check: 96 GPUs take work now, and 40 + 8 is half of them.
+        s.set_failing(2, true);
+        assert_eq!(placed(s.place(&job(8, Spot::Never), "t", 1000)), 0);
+        s.reserve(0, "t", 8);
+        let i = placed(s.place(&job(8, Spot::Never), "t", 1000));
+        assert_eq!(
+            s.clusters[i].name, "gcp",
+            "aws is at half of what takes work"
+        );
     }
 
     #[test]
