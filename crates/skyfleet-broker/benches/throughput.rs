@@ -134,15 +134,19 @@ fn round(secs: u64, wrk: bool) -> Vec<(String, Summary)> {
     let mut out = Vec::new();
     let mut phase = |name: &str,
                      client: Summary,
-                     before: &(Hist, Hist, u64, Instant),
+                     before: &([Hist; 4], u64, u64, Instant),
                      url: &str| {
-        let [server, passes] = Hist::scrape(url);
-        let moved = counter(url, "skyfleet_transitions_total") - before.2;
+        let [server, passes, batches, waits] = Hist::scrape(url);
+        let moved = counter(url, "skyfleet_transitions_total") - before.1;
         let moved = moved as f64 / before.3.elapsed().as_secs_f64();
-        let (server, passes) = (server.since(&before.0), passes.since(&before.1));
+        let backlog = (before.2, active_jobs(url));
+        let server = server.since(&before.0[0]);
+        let passes = passes.since(&before.0[1]);
+        let batches = batches.since(&before.0[2]);
+        let waits = waits.since(&before.0[3]);
         println!("  {name:<22} {}", client.line());
         println!(
-            "  {:<22} server-side p50 <= {} ms, p90 <= {} ms, p99 <= {} ms; {} reconciler passes, p50 <= {} ms, max <= {} ms; {:.0} transitions/s",
+            "  {:<22} server-side p50 <= {} ms, p90 <= {} ms, p99 <= {} ms; {} reconciler passes, p50 <= {} ms, max <= {} ms; {:.0} transitions/s; {} store batches, p50 <= {} ms, p99 <= {} ms; a submission's write p50 <= {} ms, p99 <= {} ms; unfinished jobs {} -> {}",
             "",
             server.quantile(0.5),
             server.quantile(0.9),
@@ -151,6 +155,13 @@ fn round(secs: u64, wrk: bool) -> Vec<(String, Summary)> {
             passes.quantile(0.5),
             passes.quantile(1.0),
             moved,
+            batches.count(),
+            batches.quantile(0.5),
+            batches.quantile(0.99),
+            waits.quantile(0.5),
+            waits.quantile(0.99),
+            backlog.0,
+            backlog.1,
         );
         out.push((name.to_string(), client));
     };
@@ -299,15 +310,22 @@ end
     }
 }
 
-/// Where a phase starts: both histograms, the transitions counter, the time.
-fn mark(url: &str) -> (Hist, Hist, u64, Instant) {
-    let [a, b] = Hist::scrape(url);
+/// Where a phase starts: the histograms, the transitions counter, the time.
+fn mark(url: &str) -> ([Hist; 4], u64, u64, Instant) {
     (
-        a,
-        b,
+        Hist::scrape(url),
         counter(url, "skyfleet_transitions_total"),
+        active_jobs(url),
         Instant::now(),
     )
+}
+
+/// Jobs not yet finished (pending, placed, submitted, running): the reconciler's backlog.
+fn active_jobs(url: &str) -> u64 {
+    ["pending", "placed", "submitted", "running"]
+        .iter()
+        .map(|s| counter(url, &format!("skyfleet_jobs{{state=\"{s}\"}}")))
+        .sum()
 }
 
 /// A counter from `/metrics`.
@@ -323,10 +341,13 @@ fn counter(url: &str, name: &str) -> u64 {
 struct Hist(Vec<(f64, u64)>);
 
 impl Hist {
-    fn scrape(url: &str) -> [Hist; 2] {
+    /// Submissions, reconciler passes, store batches, submissions' writes.
+    fn scrape(url: &str) -> [Hist; 4] {
         [
             Hist::scrape_one(url, "skyfleet_http_submit_seconds"),
             Hist::scrape_one(url, "skyfleet_reconcile_pass_seconds"),
+            Hist::scrape_one(url, "skyfleet_store_batch_seconds"),
+            Hist::scrape_one(url, "skyfleet_submit_write_seconds"),
         ]
     }
 

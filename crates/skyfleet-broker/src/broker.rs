@@ -11,7 +11,7 @@ use crate::job::JobSpec;
 use crate::metrics::Metrics;
 use crate::placement::{Scheduler, Verdict};
 use crate::state::{step, Command, Core, Event, JobState};
-use crate::store::{now_ms, JobRow, PlaceInfo, StaleCopy, Store, StoreError};
+use crate::store::{now_ms, JobRow, Move, PlaceInfo, StaleCopy, Store, StoreError, Write, Written};
 use sha2::{Digest, Sha256};
 use skyfleet_exec::{ExecError, Executor, Handle};
 use std::collections::HashMap;
@@ -57,54 +57,129 @@ pub struct Broker {
     tenants_by_hash: HashMap<String, String>,
     key_seq: AtomicU64,
     writer: Writer,
+    /// Held across a drain's write and its change to the scheduler, so that two drain calls
+    /// cannot leave the store and the scheduler disagreeing.
+    drain_lock: Mutex<()>,
 }
 
-type Reply = tokio::sync::oneshot::Sender<Result<(JobRow, bool), StoreError>>;
+type Reply = tokio::sync::oneshot::Sender<Result<Written, StoreError>>;
+type Queue = tokio::sync::mpsc::UnboundedSender<(Write, Reply)>;
 
-/// Group commit for submissions: new jobs queue here and are written many to a transaction, so
-/// the store's per-commit cost is shared by every submission that arrived meanwhile.
+/// Group commit: every write (a new job, a transition) queues here, and the writer task commits
+/// what queued while the last batch was being written, in one transaction ([`Store::write`]).
+/// Writes a client waits for (submissions, cancels) go first: a batch takes all of them, then at
+/// most [`MAX_BULK`] of the reconciler's, so that a submission waits behind at most one batch.
 struct Writer {
-    tx: tokio::sync::mpsc::Sender<(JobRow, Reply)>,
+    urgent: Queue,
+    bulk: Queue,
+}
+
+/// The most client writes in one transaction.
+const MAX_URGENT: usize = 1024;
+/// The most reconciler writes in one transaction. A submission that arrives while such a batch
+/// is written waits for it: on the bench machine 256 transitions take a few milliseconds
+/// (`skyfleet_store_batch_seconds`).
+const MAX_BULK: usize = 256;
+/// The most reconciler writes in a transaction that carries clients' writes.
+const MAX_BULK_BESIDE_CLIENTS: usize = 64;
+
+/// Whose write it is: a client's waits for the answer; the reconciler's can wait a batch longer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Urgency {
+    Client,
+    Reconciler,
 }
 
 impl Writer {
-    fn start(store: Store) -> Writer {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<(JobRow, Reply)>(4096);
+    fn start(store: Store, took: Arc<crate::metrics::Histogram>) -> Writer {
+        let (urgent, mut urgent_rx) = tokio::sync::mpsc::unbounded_channel::<(Write, Reply)>();
+        let (bulk, mut bulk_rx) = tokio::sync::mpsc::unbounded_channel::<(Write, Reply)>();
         tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
+            loop {
+                let (first, bulk_first) = tokio::select! {
+                    biased;
+                    Some(x) = urgent_rx.recv() => (x, false),
+                    Some(x) = bulk_rx.recv() => (x, true),
+                    else => break,
+                };
                 let mut batch = vec![first];
-                while batch.len() < 512 {
-                    match rx.try_recv() {
+                while batch.len() < MAX_URGENT {
+                    match urgent_rx.try_recv() {
                         Ok(x) => batch.push(x),
                         Err(_) => break,
                     }
                 }
-                let rows: Vec<JobRow> = batch.iter().map(|(r, _)| r.clone()).collect();
-                match store.insert_jobs(&rows).await {
-                    Ok(res) => {
-                        for ((_, reply), r) in batch.into_iter().zip(res) {
-                            let _ = reply.send(Ok(r));
-                        }
-                    }
-                    Err(e) => {
-                        let msg = e.to_string();
-                        for (_, reply) in batch {
-                            let _ = reply.send(Err(StoreError::Batch(msg.clone())));
-                        }
+                // Few of the reconciler's beside clients' writes, so that those commit soon.
+                let cap = match batch.len() {
+                    1 if bulk_first => MAX_BULK,
+                    n => n + MAX_BULK_BESIDE_CLIENTS,
+                };
+                while batch.len() < cap {
+                    match bulk_rx.try_recv() {
+                        Ok(x) => batch.push(x),
+                        Err(_) => break,
                     }
                 }
+                let t0 = Instant::now();
+                write_batch(&store, batch).await;
+                took.observe(t0.elapsed());
             }
         });
-        Writer { tx }
+        Writer { urgent, bulk }
     }
 
-    async fn insert(&self, row: JobRow) -> Result<(JobRow, bool), StoreError> {
+    async fn write(&self, w: Write, urgency: Urgency) -> Result<Written, StoreError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         let closed = || StoreError::Batch("the writer stopped".into());
-        self.tx.send((row, reply)).await.map_err(|_| closed())?;
+        let queue = match urgency {
+            Urgency::Client => &self.urgent,
+            Urgency::Reconciler => &self.bulk,
+        };
+        queue.send((w, reply)).map_err(|_| closed())?;
         rx.await.map_err(|_| closed())?
     }
+
+    /// Whether the transition was applied.
+    async fn transition(&self, m: Move, urgency: Urgency) -> Result<bool, StoreError> {
+        match self.write(Write::Move(m), urgency).await? {
+            Written::Moved(ok) => Ok(ok),
+            Written::Inserted(..) => unreachable!("a move is answered as one"),
+        }
+    }
 }
+
+/// Writes one batch and answers each write.
+async fn write_batch(store: &Store, batch: Vec<(Write, Reply)>) {
+    let (writes, replies): (Vec<Write>, Vec<Reply>) = batch.into_iter().unzip();
+    match store.write(&writes).await {
+        Ok(res) => {
+            for (reply, r) in replies.into_iter().zip(res) {
+                let _ = reply.send(Ok(r));
+            }
+        }
+        // One bad write must not fail the others: write each alone.
+        Err(e) if writes.len() > 1 => {
+            tracing::warn!(
+                "a batch of {} writes failed ({e}); writing them one by one",
+                writes.len()
+            );
+            for (w, reply) in writes.into_iter().zip(replies) {
+                let r = store.write(std::slice::from_ref(&w)).await;
+                let _ = reply.send(r.map(|mut v| v.pop().expect("one answer")));
+            }
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            for reply in replies {
+                let _ = reply.send(Err(StoreError::Batch(msg.clone())));
+            }
+        }
+    }
+}
+
+/// A placement's write: the job as read, its move, and the cluster and GPUs it reserved (given
+/// back unless the move is applied).
+type PlaceWrite<'a> = (&'a JobRow, Move, Option<(usize, u32)>);
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +221,7 @@ impl Broker {
             .map(|t| (t.token_sha256.clone(), t.name.clone()))
             .collect();
         let n = config.clusters.len();
+        let metrics = Metrics::default();
         Ok(Arc::new(Broker {
             config: Arc::new(config),
             executors,
@@ -157,11 +233,12 @@ impl Broker {
                 };
                 n
             ]),
-            metrics: Metrics::default(),
+            writer: Writer::start(store.clone(), metrics.batch_latency.clone()),
+            metrics,
             wake: Notify::new(),
             tenants_by_hash,
             key_seq: AtomicU64::new(0),
-            writer: Writer::start(store.clone()),
+            drain_lock: Mutex::new(()),
             store,
         }))
     }
@@ -237,7 +314,14 @@ impl Broker {
         }
         drop(sched);
         let spec = row.spec.clone();
-        let result = self.writer.insert(row).await;
+        let t0 = Instant::now();
+        let written = self.writer.write(Write::Insert(row), Urgency::Client).await;
+        self.metrics.submit_write_latency.observe(t0.elapsed());
+        let result = match written {
+            Ok(Written::Inserted(j, created)) => Ok((*j, created)),
+            Ok(Written::Moved(_)) => unreachable!("an insert is answered as one"),
+            Err(e) => Err(e),
+        };
         let keep = matches!(result, Ok((_, true)));
         if let (Some(p), false) = (&reserve, keep) {
             self.sched.lock().await.release(p.cluster, tenant, p.gpus);
@@ -279,11 +363,13 @@ impl Broker {
                 _ => None,
             })
             .collect();
-        if !self
-            .store
-            .transition_with_stale(job, &next, ev.name(), None, &stale, now_ms())
-            .await?
-        {
+        let m = Move::new(job, &next, ev.name(), None, &stale, now_ms());
+        // A cancel is a client's (the API waits for it); every other event is the reconciler's.
+        let urgency = match ev {
+            Event::Cancel => Urgency::Client,
+            _ => Urgency::Reconciler,
+        };
+        if !self.writer.transition(m, urgency).await? {
             return Ok(None);
         }
         self.metrics.transitions.fetch_add(1, Ordering::Relaxed);
@@ -402,6 +488,7 @@ impl Broker {
         let Some(i) = self.cluster_index(name) else {
             return Ok(false);
         };
+        let _one_at_a_time = self.drain_lock.lock().await;
         // The write first, without the scheduler lock: placement does not wait on the store.
         self.store.set_drained(name, drained).await?;
         self.sched.lock().await.set_drained(i, drained);
@@ -413,134 +500,221 @@ impl Broker {
 
     /// Places one pending job if it fits now; records why it waits otherwise.
     pub async fn try_place(&self, job: &JobRow) -> Result<(), StoreError> {
-        let quota = self
-            .config
-            .tenants
-            .get(&job.tenant)
-            .map_or(0, |t| t.gpu_quota);
-        let mut s = self.sched.lock().await;
-        let t0 = Instant::now();
-        let verdict = s.place(&job.spec, &job.tenant, quota);
-        self.metrics.observe_placement(t0.elapsed());
-        match verdict {
-            Verdict::Place(p) => {
-                let c = s.clusters[p.cluster].clone();
-                s.reserve(p.cluster, &job.tenant, p.gpus);
-                let (next, _) = match step(
-                    &job.core,
-                    &Event::Place {
-                        cluster: c.name.clone(),
-                    },
-                ) {
-                    Ok(x) => x,
-                    Err(_) => {
-                        s.release(p.cluster, &job.tenant, p.gpus);
-                        return Ok(());
+        self.place_pending(std::slice::from_ref(job))
+            .await
+            .map(|_| ())
+    }
+
+    /// Places pending jobs that fit now, in order (each decision sees the GPUs the ones before
+    /// it took), and records why the others wait. The decisions are made under one lock; the
+    /// writes then go to the writer together, as one batch. Returns the jobs placed, as they now
+    /// are.
+    pub async fn place_pending(&self, jobs: &[JobRow]) -> Result<Vec<JobRow>, StoreError> {
+        let now = now_ms();
+        // Each write: its job, and the GPUs it reserved (given back unless it is applied).
+        let mut writes: Vec<PlaceWrite> = Vec::new();
+        {
+            let mut s = self.sched.lock().await;
+            for job in jobs {
+                let quota = self
+                    .config
+                    .tenants
+                    .get(&job.tenant)
+                    .map_or(0, |t| t.gpu_quota);
+                let t0 = Instant::now();
+                let verdict = s.place(&job.spec, &job.tenant, quota);
+                self.metrics.observe_placement(t0.elapsed());
+                match verdict {
+                    Verdict::Place(p) => {
+                        let c = &s.clusters[p.cluster];
+                        let place = Event::Place {
+                            cluster: c.name.clone(),
+                        };
+                        let Ok((next, _)) = step(&job.core, &place) else {
+                            continue;
+                        };
+                        let info = PlaceInfo {
+                            provider: c.provider.0.clone(),
+                            gpus: p.gpus,
+                            usd_per_gpu_hour: c.usd_per_gpu_hour,
+                        };
+                        // Reserved now, so that later decisions see it.
+                        s.reserve(p.cluster, &job.tenant, p.gpus);
+                        let m = Move::new(job, &next, "place", Some(&info), &[], now);
+                        writes.push((job, m, Some((p.cluster, p.gpus))));
                     }
-                };
-                let info = PlaceInfo {
-                    provider: c.provider.0.clone(),
-                    gpus: p.gpus,
-                    usd_per_gpu_hour: c.usd_per_gpu_hour,
-                };
-                // Reserved: later decisions see it. The lock is not held over the write, so that
-                // submissions do not wait for it.
-                drop(s);
-                let ok = self
-                    .store
-                    .transition(job, &next, "place", Some(&info), now_ms())
-                    .await;
-                if !matches!(ok, Ok(true)) {
-                    self.sched
-                        .lock()
-                        .await
-                        .release(p.cluster, &job.tenant, p.gpus);
+                    Verdict::Wait(reason) | Verdict::Never(reason) => {
+                        if job.core.reason.as_deref() != Some(reason.as_str()) {
+                            let mut next = job.core.clone();
+                            next.reason = Some(reason);
+                            // Same state: a compare-and-set that only rewrites the reason.
+                            let m = Move::new(job, &next, "wait", None, &[], now);
+                            writes.push((job, m, None));
+                        }
+                    }
                 }
-                ok.map(|_| ())
             }
-            Verdict::Wait(reason) | Verdict::Never(reason) => {
-                drop(s);
-                if job.core.reason.as_deref() != Some(reason.as_str()) {
-                    let mut next = job.core.clone();
-                    next.reason = Some(reason);
-                    // Same state: a CAS on (state, attempt) that only rewrites the reason.
-                    self.store
-                        .transition(job, &next, "wait", None, now_ms())
-                        .await?;
+        }
+        // The lock is not held over the writes, so that submissions do not wait for them.
+        let results = futures_util::future::join_all(
+            writes
+                .iter()
+                .map(|(_, m, _)| self.writer.transition(m.clone(), Urgency::Reconciler)),
+        )
+        .await;
+        let mut placed = Vec::new();
+        let mut failed = None;
+        for ((job, m, held), r) in writes.into_iter().zip(results) {
+            match (held, r) {
+                (Some(_), Ok(true)) => {
+                    let mut j = job.clone();
+                    j.core = m.to;
+                    if let Some(p) = m.place {
+                        j.provider = Some(p.provider);
+                        j.gpus = p.gpus;
+                        j.usd_per_gpu_hour = Some(p.usd_per_gpu_hour);
+                    }
+                    placed.push(j);
                 }
-                Ok(())
+                (Some((i, gpus)), r) => {
+                    self.sched.lock().await.release(i, &job.tenant, gpus);
+                    if let Err(e) = r {
+                        failed.get_or_insert(e);
+                    }
+                }
+                (None, Err(e)) => {
+                    failed.get_or_insert(e);
+                }
+                (None, Ok(_)) => {}
             }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(placed),
         }
     }
 
     /// The submission for attempt `job.core.attempt` of `job` on its cluster: adopts a copy
     /// found by name (made before a crash), or submits a new one.
     pub async fn submit_placed(&self, read: &JobRow) -> Result<(), StoreError> {
-        let Some(i) = read
+        match read
             .core
             .cluster
             .as_deref()
             .and_then(|c| self.cluster_index(c))
-        else {
-            return Ok(());
-        };
-        // The caller's read may be stale (an API cancel, or a move off the cluster, since): submit
-        // only if the job is still placed, for this attempt, on this cluster.
-        let Some(job) = self.store.get(&read.id).await? else {
-            return Ok(());
-        };
-        let job = &job;
-        if job.core.state != JobState::Placed
-            || job.core.attempt != read.core.attempt
-            || job.core.cluster != read.core.cluster
         {
+            Some(i) => self.submit_placed_on(i, std::slice::from_ref(read)).await,
+            None => Ok(()),
+        }
+    }
+
+    /// [`submit_placed`](Self::submit_placed) for jobs placed on cluster `i`: the executor
+    /// calls in one blocking task, in order, and the transitions to the writer together.
+    pub async fn submit_placed_on(&self, i: usize, reads: &[JobRow]) -> Result<(), StoreError> {
+        let name = &self.config.clusters[i].name;
+        // The caller's read may be stale (an API cancel, or a move off the cluster, since): submit
+        // only the jobs still placed, for the attempt read, on this cluster.
+        let ids: Vec<&str> = reads.iter().map(|j| j.id.as_str()).collect();
+        let now: HashMap<String, JobRow> = self
+            .store
+            .get_many(&ids)
+            .await?
+            .into_iter()
+            .map(|j| (j.id.clone(), j))
+            .collect();
+        let jobs: Vec<JobRow> = reads
+            .iter()
+            .filter_map(|r| now.get(&r.id))
+            .filter(|j| {
+                j.core.state == JobState::Placed && j.core.cluster.as_deref() == Some(name.as_str())
+            })
+            .filter(|j| {
+                reads
+                    .iter()
+                    .any(|r| r.id == j.id && r.core.attempt == j.core.attempt)
+            })
+            .cloned()
+            .collect();
+        if jobs.is_empty() {
             return Ok(());
         }
-        let spec = self.launch_spec(job, i);
+        let specs: Vec<_> = jobs.iter().map(|j| self.launch_spec(j, i)).collect();
         let ex = self.executors[i].clone();
-        let res = tokio::task::spawn_blocking(move || -> Result<Handle, ExecError> {
-            let name = spec.name();
-            if let Some(f) = ex.find(&name)?.into_iter().find(|f| f.name == name) {
-                return Ok(f.handle);
+        let res = tokio::task::spawn_blocking(move || {
+            let mut out: Vec<Result<Handle, ExecError>> = Vec::with_capacity(specs.len());
+            for spec in &specs {
+                let name = spec.name();
+                let r = ex.find(&name).and_then(|found| {
+                    match found.into_iter().find(|f| f.name == name) {
+                        Some(f) => Ok(f.handle),
+                        None => ex.submit(spec),
+                    }
+                });
+                // An unreachable cluster fails the rest too: retried on the next pass.
+                let stop = matches!(r, Err(ExecError::Unreachable { .. }));
+                out.push(r);
+                if stop {
+                    break;
+                }
             }
-            ex.submit(&spec)
+            out
         })
         .await;
-        let ev = match res {
-            Ok(Ok(h)) => Event::Submitted { handle: h.0 },
-            Ok(Err(ExecError::Rejected { detail, .. })) => Event::Failed {
-                reason: format!("rejected by {}: {detail}", self.config.clusters[i].name),
-            },
-            Ok(Err(e)) => {
-                tracing::warn!(job = %job.id, "submit failed, will retry: {e}");
-                return Ok(());
-            }
+        let res = match res {
+            Ok(r) => r,
             Err(e) => {
                 tracing::error!("submit task failed: {e}");
                 return Ok(());
             }
         };
-        let handle = match &ev {
-            Event::Submitted { handle } => Some(handle.clone()),
-            _ => None,
-        };
-        if self.apply(job, ev).await?.is_none() {
-            if let Some(h) = handle {
-                // The job moved (cancelled, or sent elsewhere) while the copy was being submitted:
-                // that copy is nobody's now. Remember it and cancel it.
-                tracing::info!(job = %job.id, "moved during submission; cancelling the copy");
-                self.store
-                    .add_stale(&StaleCopy {
-                        job_id: job.id.clone(),
-                        cluster: self.config.clusters[i].name.clone(),
-                        attempt: job.core.attempt,
-                        handle: Some(h),
-                    })
-                    .await?;
-                self.cancel_stale_on(i).await;
+        let mut events = Vec::new();
+        for (job, r) in jobs.iter().zip(res) {
+            let ev = match r {
+                Ok(h) => Event::Submitted { handle: h.0 },
+                Err(ExecError::Rejected { detail, .. }) => Event::Failed {
+                    reason: format!("rejected by {name}: {detail}"),
+                },
+                Err(e) => {
+                    tracing::warn!(job = %job.id, "submit failed, will retry: {e}");
+                    continue;
+                }
+            };
+            events.push((job, ev));
+        }
+        let applied = futures_util::future::join_all(
+            events
+                .iter()
+                .map(|(job, ev)| async move { (*job, ev, self.apply(job, ev.clone()).await) }),
+        )
+        .await;
+        let mut lost_race = false;
+        let mut failed = None;
+        for (job, ev, r) in applied {
+            match (r, ev) {
+                (Ok(None), Event::Submitted { handle }) => {
+                    // The job moved (cancelled, or sent elsewhere) while the copy was being
+                    // submitted: that copy is nobody's now. Remember it and cancel it.
+                    tracing::info!(job = %job.id, "moved during submission; cancelling the copy");
+                    self.store
+                        .add_stale(&StaleCopy {
+                            job_id: job.id.clone(),
+                            cluster: name.clone(),
+                            attempt: job.core.attempt,
+                            handle: Some(handle.clone()),
+                        })
+                        .await?;
+                    lost_race = true;
+                }
+                (Err(e), _) => {
+                    failed.get_or_insert(e);
+                }
+                _ => {}
             }
         }
-        Ok(())
+        if lost_race {
+            self.cancel_stale_on(i).await;
+        }
+        failed.map_or(Ok(()), Err)
     }
 
     fn launch_spec(&self, job: &JobRow, i: usize) -> skyfleet_exec::LaunchSpec {

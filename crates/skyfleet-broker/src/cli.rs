@@ -140,7 +140,23 @@ pub fn serve(args: &ServeArgs) -> Result<(), CliError> {
             broker.config.clusters.len(),
             broker.store.backend()
         );
-        tokio::spawn(crate::reconciler::run(broker.clone()));
+        // The reconciler runs on a thread of its own: its bursts of work (a page of jobs read and
+        // decoded, a chunk of transitions built) are then time-sliced by the OS against the API's
+        // workers instead of holding one of them.
+        let b = broker.clone();
+        std::thread::Builder::new()
+            .name("skyfleet-reconciler".into())
+            .spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime")
+                    .block_on(crate::reconciler::run(b))
+            })
+            .map_err(|e| CliError::Listen {
+                addr: "the reconciler thread".into(),
+                source: e,
+            })?;
         axum::serve(listener, crate::api::router(broker))
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;

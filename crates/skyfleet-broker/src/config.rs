@@ -42,6 +42,9 @@ pub struct BrokerPolicy {
     pub down_after: Duration,
     /// `SKYFLEET_CHECKPOINT_DIR` for a job is `<checkpoint_root>/<job id>`.
     pub checkpoint_root: PathBuf,
+    /// Jobs the reconciler works on at once in a pass (submitting, polling): executor calls
+    /// overlap, and their transitions reach the store together, in one batch.
+    pub reconcile_concurrency: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -197,6 +200,7 @@ fn default_policy() -> BrokerPolicy {
         health_timeout: Duration::from_secs(5),
         down_after: Duration::from_secs(30),
         checkpoint_root: std::env::temp_dir().join("skyfleet-checkpoints"),
+        reconcile_concurrency: 32,
     }
 }
 
@@ -238,6 +242,9 @@ fn read_policy(t: &Reader<'_, '_>) -> BrokerPolicy {
         checkpoint_root: t
             .str("checkpoint_root", false)
             .map_or(d.checkpoint_root, |s| PathBuf::from(s.v)),
+        reconcile_concurrency: t
+            .int("reconcile_concurrency", false, 1, 4096)
+            .map_or(d.reconcile_concurrency, |n| n.v as usize),
     }
 }
 

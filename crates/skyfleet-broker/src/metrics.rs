@@ -20,6 +20,10 @@ pub struct Metrics {
     pub submit_latency: Histogram,
     /// Length of each reconciler pass.
     pub pass_latency: Histogram,
+    /// Time to write one batch of the writer's (one transaction).
+    pub batch_latency: std::sync::Arc<Histogram>,
+    /// Time a submission waits for its write: queued, then written with its batch.
+    pub submit_write_latency: Histogram,
 }
 
 /// Bucket upper bounds in seconds, for the latency histograms.
@@ -145,6 +149,16 @@ impl Metrics {
             &mut s,
             "skyfleet_reconcile_pass_seconds",
             "Length of each reconciler pass.",
+        );
+        self.submit_write_latency.render(
+            &mut s,
+            "skyfleet_submit_write_seconds",
+            "Time a submission waits for its write: queued behind the batch being written, then written with its own.",
+        );
+        self.batch_latency.render(
+            &mut s,
+            "skyfleet_store_batch_seconds",
+            "Time to write one batch of submissions and transitions, in one transaction.",
         );
         s.push_str(extra);
         s

@@ -8,8 +8,10 @@
 
 use crate::broker::Broker;
 use crate::state::{Event, JobState};
-use crate::store::{now_ms, StoreError};
-use skyfleet_exec::{Handle, RemoteState};
+use crate::store::{now_ms, JobRow, StoreError};
+use futures_util::StreamExt;
+use skyfleet_exec::{ExecError, Handle, RemoteState};
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,64 +35,163 @@ pub async fn run(broker: Arc<Broker>) {
     }
 }
 
-/// One pass over clusters and jobs.
+/// Jobs read from the store at a time.
+const PAGE: u32 = 256;
+/// Submissions made in one blocking task.
+const SUBMIT_CHUNK: usize = 8;
+/// Status calls made in one blocking task.
+const POLL_CHUNK: usize = 64;
+
+/// One pass over clusters and jobs: health checks; then, state by state and a page at a time,
+/// oldest first, pending jobs are placed (in order), placed ones submitted, and submitted and
+/// running ones polled. Executor calls are made a chunk of one cluster's jobs per blocking task,
+/// up to `reconcile_concurrency` tasks at once, and their transitions reach the writer together.
+/// A long pass health-checks again every `poll_interval`.
 pub async fn tick(broker: &Arc<Broker>) -> Result<(), StoreError> {
     broker.metrics.ticks.fetch_add(1, Ordering::Relaxed);
     check_health(broker).await?;
-    let jobs = broker.store.active().await?;
+    let mut checked = Instant::now();
+    for state in [
+        JobState::Pending,
+        JobState::Placed,
+        JobState::Submitted,
+        JobState::Running,
+    ] {
+        let mut after = None;
+        loop {
+            let page = broker.store.page_in(state, after.as_ref(), PAGE).await?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = Some((last.created_ms, last.id.clone()));
+            let full = page.len() == PAGE as usize;
+            let requeued = work(broker, state, page).await?;
+            // Back to pending in this pass (preempted, lost): placed at once.
+            broker.place_pending(&requeued).await?;
+            if !full {
+                break;
+            }
+            if checked.elapsed() >= broker.config.policy.poll_interval {
+                check_health(broker).await?;
+                checked = Instant::now();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One page of jobs in `state`. Returns the jobs that went back to pending.
+async fn work(
+    broker: &Arc<Broker>,
+    state: JobState,
+    jobs: Vec<JobRow>,
+) -> Result<Vec<JobRow>, StoreError> {
+    if state == JobState::Pending {
+        broker.place_pending(&jobs).await?;
+        return Ok(Vec::new());
+    }
     let up: Vec<bool> = {
         let s = broker.sched.lock().await;
         (0..broker.config.clusters.len())
             .map(|i| s.is_up(i))
             .collect()
     };
-    for job in &jobs {
+    let mut by_cluster: BTreeMap<usize, Vec<JobRow>> = BTreeMap::new();
+    for job in jobs {
         let on = job
             .core
             .cluster
             .as_deref()
             .and_then(|c| broker.cluster_index(c));
-        match job.core.state {
-            JobState::Pending => broker.try_place(job).await?,
-            JobState::Placed if on.is_some_and(|i| up[i]) => broker.submit_placed(job).await?,
-            JobState::Submitted | JobState::Running if on.is_some_and(|i| up[i]) => {
-                poll(broker, job, on.unwrap_or(0)).await?
+        if let Some(i) = on.filter(|&i| up[i]) {
+            by_cluster.entry(i).or_default().push(job);
+        }
+    }
+    let size = if state == JobState::Placed {
+        SUBMIT_CHUNK
+    } else {
+        POLL_CHUNK
+    };
+    let mut chunks: Vec<(usize, Vec<JobRow>)> = Vec::new();
+    for (i, v) in by_cluster {
+        let mut it = v.into_iter().peekable();
+        while it.peek().is_some() {
+            chunks.push((i, it.by_ref().take(size).collect()));
+        }
+    }
+    let results: Vec<Result<Vec<JobRow>, StoreError>> = futures_util::stream::iter(chunks)
+        .map(|(i, chunk)| async move {
+            if state == JobState::Placed {
+                broker.submit_placed_on(i, &chunk).await.map(|_| Vec::new())
+            } else {
+                poll(broker, i, &chunk).await
             }
-            _ => {}
-        }
+        })
+        .buffer_unordered(broker.config.policy.reconcile_concurrency.max(1))
+        .collect()
+        .await;
+    let mut requeued = Vec::new();
+    for r in results {
+        requeued.extend(r?);
     }
-    // Jobs that became pending in this pass (moved off a dead cluster) are placed at once.
-    for job in broker.store.active().await? {
-        if job.core.state == JobState::Pending
-            && jobs.iter().all(|j| j.id != job.id || j.core != job.core)
-        {
-            broker.try_place(&job).await?;
-        }
-    }
-    Ok(())
+    Ok(requeued)
 }
 
-async fn poll(
-    broker: &Arc<Broker>,
-    job: &crate::store::JobRow,
-    i: usize,
-) -> Result<(), StoreError> {
-    let Some(h) = job.core.handle.clone() else {
-        return Ok(());
-    };
+/// Polls submitted or running jobs on cluster `i` (in one blocking task) and applies what the
+/// executor says. Returns the jobs that went back to pending.
+async fn poll(broker: &Arc<Broker>, i: usize, jobs: &[JobRow]) -> Result<Vec<JobRow>, StoreError> {
+    let handles: Vec<Option<Handle>> = jobs
+        .iter()
+        .map(|j| j.core.handle.clone().map(Handle))
+        .collect();
     let ex = broker.executors[i].clone();
-    let st = match tokio::task::spawn_blocking(move || ex.status(&Handle(h))).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            tracing::debug!(job = %job.id, "status: {e}");
-            return Ok(());
+    let states = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::with_capacity(handles.len());
+        for h in &handles {
+            match h.as_ref().map(|h| ex.status(h)) {
+                None => out.push(None),
+                Some(Ok(s)) => out.push(Some(s)),
+                Some(Err(e)) => {
+                    tracing::debug!("status: {e}");
+                    // An unreachable cluster fails the rest too: polled again on the next pass.
+                    if matches!(e, ExecError::Unreachable { .. }) {
+                        break;
+                    }
+                    out.push(None);
+                }
+            }
         }
-        Err(_) => return Ok(()),
+        out
+    })
+    .await;
+    let Ok(states) = states else {
+        return Ok(Vec::new());
     };
-    let ev = match (job.core.state, st) {
-        (_, RemoteState::Pending) => return Ok(()),
+    let events: Vec<(&JobRow, Event)> = jobs
+        .iter()
+        .zip(states)
+        .filter_map(|(job, st)| Some((job, event_for(job.core.state, st?)?)))
+        .collect();
+    let applied =
+        futures_util::future::join_all(events.into_iter().map(|(job, ev)| broker.apply(job, ev)))
+            .await;
+    let mut requeued = Vec::new();
+    for r in applied {
+        if let Some(j) = r? {
+            if j.core.state == JobState::Pending {
+                requeued.push(j);
+            }
+        }
+    }
+    Ok(requeued)
+}
+
+/// The event an executor's answer means for a job in `state`; None if nothing changed.
+fn event_for(state: JobState, st: RemoteState) -> Option<Event> {
+    Some(match (state, st) {
+        (_, RemoteState::Pending) => return None,
         (JobState::Submitted, RemoteState::Running) => Event::Started,
-        (_, RemoteState::Running) => return Ok(()),
+        (_, RemoteState::Running) => return None,
         (_, RemoteState::Succeeded) => Event::Succeeded,
         (_, RemoteState::Failed { reason }) => Event::Failed { reason },
         (_, RemoteState::Cancelled) => Event::Failed {
@@ -100,8 +201,7 @@ async fn poll(
         (_, RemoteState::Lost) => Event::Lost {
             reason: "the executor no longer knows the submission".into(),
         },
-    };
-    broker.apply(job, ev).await.map(|_| ())
+    })
 }
 
 /// Health-checks every cluster at once. A cluster failing for `down_after` is marked down and its

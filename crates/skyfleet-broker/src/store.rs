@@ -15,9 +15,18 @@ use sqlx::{AnyPool, Executor as _, Row};
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+mod write;
+pub use write::{Move, Write, Written};
+
 /// The migrations, embedded: one list for SQLite and PostgreSQL.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "jobs", include_str!("../migrations/0001_jobs.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "jobs", include_str!("../migrations/0001_jobs.sql")),
+    (
+        2,
+        "state created index",
+        include_str!("../migrations/0002_state_created.sql"),
+    ),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -141,6 +150,20 @@ impl<'s> MigrationSource<'s> for Embedded {
     }
 }
 
+/// Checkpoints SQLite's WAL every 100 ms, without waiting for readers or the writer
+/// (`PASSIVE`), until the pool closes.
+async fn checkpoint(pool: AnyPool) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await {
+            tracing::warn!("WAL checkpoint: {e}");
+        }
+    }
+}
+
 /// The sqlx URL for `--db`: a file path (SQLite), `sqlite://...` or `postgres://...`.
 pub fn db_url(arg: &str) -> Result<(String, &'static str), StoreError> {
     if arg.starts_with("postgres://") || arg.starts_with("postgresql://") {
@@ -163,7 +186,11 @@ impl Store {
         sqlx::any::install_default_drivers();
         let (url, backend) = db_url(arg)?;
         let sqlite = backend == "sqlite";
-        let options = |n: u32| {
+        // `writer`: the one write connection on SQLite. It never checkpoints the WAL itself
+        // (a checkpoint copies the WAL into the database and syncs it: tens of milliseconds that
+        // a commit, and every submission waiting for it, would wait); a task does that from a
+        // read connection, beside the writer.
+        let options = |n: u32, writer: bool| {
             AnyPoolOptions::new()
                 .max_connections(n)
                 .after_connect(move |conn, _| {
@@ -171,17 +198,24 @@ impl Store {
                         if sqlite {
                             conn.execute("PRAGMA synchronous = NORMAL").await?;
                         }
+                        if sqlite && writer {
+                            conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                        }
                         Ok(())
                     })
                 })
         };
-        let wpool = options(if sqlite { 1 } else { 16 }).connect(&url).await?;
+        let wpool = options(if sqlite { 1 } else { 16 }, sqlite)
+            .connect(&url)
+            .await?;
         if sqlite {
             wpool.execute("PRAGMA journal_mode = WAL").await?;
         }
         Migrator::new(Embedded).await?.run(&wpool).await?;
         let pool = if sqlite {
-            options(4).connect(&url).await?
+            let pool = options(4, false).connect(&url).await?;
+            tokio::spawn(checkpoint(pool.clone()));
+            pool
         } else {
             wpool.clone()
         };
@@ -218,59 +252,16 @@ impl Store {
     /// [`insert_job`](Self::insert_job) for many jobs in one transaction (group commit): one
     /// result per job, in order. All or none are written.
     pub async fn insert_jobs(&self, jobs: &[JobRow]) -> Result<Vec<(JobRow, bool)>, StoreError> {
-        let mut tx = self.wpool.begin().await?;
-        let mut out = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let spec = serde_json::to_string(&job.spec).expect("a JobSpec serializes");
-            let done = sqlx::query(
-                "INSERT INTO jobs (id, tenant, idempotency_key, name, spec, state, cluster, \
-                 provider, gpus, usd_per_gpu_hour, attempt, handle, reason, created_ms, \
-                 updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-                 $14, $15) ON CONFLICT DO NOTHING",
-            )
-            .bind(&job.id)
-            .bind(&job.tenant)
-            .bind(&job.idempotency_key)
-            .bind(&job.name)
-            .bind(&spec)
-            .bind(job.core.state.as_str())
-            .bind(job.core.cluster.clone())
-            .bind(job.provider.clone())
-            .bind(job.gpus as i64)
-            .bind(job.usd_per_gpu_hour)
-            .bind(job.core.attempt as i64)
-            .bind(job.core.handle.clone())
-            .bind(job.core.reason.clone())
-            .bind(job.created_ms)
-            .bind(job.updated_ms)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() != 1 {
-                let row = sqlx::query(&format!(
-                    "SELECT {JOB_COLS} FROM jobs WHERE tenant = $1 AND idempotency_key = $2"
-                ))
-                .bind(&job.tenant)
-                .bind(&job.idempotency_key)
-                .fetch_one(&mut *tx)
-                .await?;
-                out.push((job_row(&row)?, false));
-                continue;
-            }
-            // Placed at once: record both steps, as the state machine takes them.
-            let created_as = Core {
-                state: JobState::Pending,
-                cluster: None,
-                ..job.core.clone()
-            };
-            let at = job.created_ms;
-            insert_event(&mut tx, &job.id, at, "create", "new", &created_as, None).await?;
-            if job.core.state == JobState::Placed {
-                insert_event(&mut tx, &job.id, at, "place", "pending", &job.core, None).await?;
-            }
-            out.push((job.clone(), true));
-        }
-        tx.commit().await?;
-        Ok(out)
+        let writes: Vec<Write> = jobs.iter().cloned().map(Write::Insert).collect();
+        Ok(self
+            .write(&writes)
+            .await?
+            .into_iter()
+            .map(|w| match w {
+                Written::Inserted(j, created) => (*j, created),
+                Written::Moved(_) => unreachable!("an insert is answered as one"),
+            })
+            .collect())
     }
 
     /// Moves `job` (as read) to `to`, if it is still in the state and attempt it was read in.
@@ -299,79 +290,11 @@ impl Store {
         stale: &[StaleCopy],
         at_ms: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.wpool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE jobs SET state = $1, cluster = $2, attempt = $3, handle = $4, reason = $5, \
-             updated_ms = $6, provider = COALESCE($7, provider), gpus = COALESCE($8, gpus), \
-             usd_per_gpu_hour = COALESCE($9, usd_per_gpu_hour) \
-             WHERE id = $10 AND state = $11 AND attempt = $12",
-        )
-        .bind(to.state.as_str())
-        .bind(to.cluster.clone())
-        .bind(to.attempt as i64)
-        .bind(to.handle.clone())
-        .bind(to.reason.clone())
-        .bind(at_ms)
-        .bind(place.map(|p| p.provider.clone()))
-        .bind(place.map(|p| p.gpus as i64))
-        .bind(place.map(|p| p.usd_per_gpu_hour))
-        .bind(&job.id)
-        .bind(job.core.state.as_str())
-        .bind(job.core.attempt as i64)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Ok(false);
+        let m = Move::new(job, to, event, place, stale, at_ms);
+        match self.write(&[Write::Move(m)]).await?.pop() {
+            Some(Written::Moved(ok)) => Ok(ok),
+            _ => unreachable!("a move is answered as one"),
         }
-        insert_event(
-            &mut tx,
-            &job.id,
-            at_ms,
-            event,
-            job.core.state.as_str(),
-            to,
-            None,
-        )
-        .await?;
-        for c in stale {
-            sqlx::query(
-                "INSERT INTO stale_copies (job_id, cluster, attempt, handle) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            )
-            .bind(&c.job_id)
-            .bind(&c.cluster)
-            .bind(c.attempt as i64)
-            .bind(c.handle.clone())
-            .execute(&mut *tx)
-            .await?;
-        }
-        let was = job.core.state == JobState::Running;
-        let is = to.state == JobState::Running;
-        if is && !was {
-            sqlx::query(
-                "INSERT INTO runs (job_id, attempt, cluster, provider, gpus, usd_per_gpu_hour, \
-                 start_ms, end_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL) ON CONFLICT DO NOTHING",
-            )
-            .bind(&job.id)
-            .bind(to.attempt as i64)
-            .bind(to.cluster.clone().unwrap_or_default())
-            .bind(job.provider.clone().unwrap_or_default())
-            .bind(job.gpus as i64)
-            .bind(job.usd_per_gpu_hour.unwrap_or(0.0))
-            .bind(at_ms)
-            .execute(&mut *tx)
-            .await?;
-        } else if was && !is {
-            sqlx::query("UPDATE runs SET end_ms = $1 WHERE job_id = $2 AND attempt = $3")
-                .bind(at_ms)
-                .bind(&job.id)
-                .bind(job.core.attempt as i64)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(true)
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<JobRow>, StoreError> {
@@ -431,6 +354,48 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(job_row).collect()
+    }
+
+    /// The jobs in `state`, a page at a time: at most `limit` after `after` (the
+    /// `(created_ms, id)` of the last job of the previous page), oldest first.
+    pub async fn page_in(
+        &self,
+        state: JobState,
+        after: Option<&(i64, String)>,
+        limit: u32,
+    ) -> Result<Vec<JobRow>, StoreError> {
+        let (t, id) = after.cloned().unwrap_or((i64::MIN, String::new()));
+        let rows = sqlx::query(&format!(
+            "SELECT {JOB_COLS} FROM jobs WHERE state = $1 AND (created_ms, id) > ($2, $3) \
+             ORDER BY created_ms, id LIMIT $4"
+        ))
+        .bind(state.as_str())
+        .bind(t)
+        .bind(id)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_row).collect()
+    }
+
+    /// The jobs among `ids` that exist, in no particular order.
+    pub async fn get_many(&self, ids: &[&str]) -> Result<Vec<JobRow>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(512) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT {JOB_COLS} FROM jobs WHERE id IN ({})",
+                marks.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.push(job_row(&r)?);
+            }
+        }
+        Ok(out)
     }
 
     /// Count of jobs per state.
@@ -590,33 +555,6 @@ impl Store {
         }
         Ok(())
     }
-}
-
-async fn insert_event(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    id: &str,
-    at_ms: i64,
-    event: &str,
-    from: &str,
-    to: &Core,
-    detail: Option<&str>,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO job_events (job_id, seq, at_ms, event, from_state, to_state, cluster, \
-         attempt, detail) VALUES ($1, (SELECT COUNT(*) FROM job_events WHERE job_id = $1), \
-         $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(id)
-    .bind(at_ms)
-    .bind(event)
-    .bind(from)
-    .bind(to.state.as_str())
-    .bind(to.cluster.clone())
-    .bind(to.attempt as i64)
-    .bind(detail.map(str::to_string).or_else(|| to.reason.clone()))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 fn job_row(r: &AnyRow) -> Result<JobRow, StoreError> {

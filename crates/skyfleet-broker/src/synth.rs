@@ -53,6 +53,7 @@ pub fn synthetic_clusters(n: usize) -> (Vec<ClusterConfig>, BrokerPolicy) {
         health_timeout: std::time::Duration::from_secs(5),
         down_after: std::time::Duration::from_secs(30),
         checkpoint_root: "/tmp".into(),
+        reconcile_concurrency: 32,
     };
     (clusters, policy)
 }

@@ -3,7 +3,7 @@
 use super::common::{pg_url, temp_dir};
 use skyfleet_broker::job::{Choice, JobSpec, Spot};
 use skyfleet_broker::state::{step, Core, Event, JobState};
-use skyfleet_broker::store::{JobRow, PlaceInfo, StaleCopy, Store};
+use skyfleet_broker::store::{JobRow, Move, PlaceInfo, StaleCopy, Store, Write, Written};
 
 fn job(id: &str, tenant: &str, key: &str, t: i64) -> JobRow {
     JobRow {
@@ -178,6 +178,119 @@ async fn conformance(store: Store) {
     assert!(store.drained().await.unwrap().is_empty());
 }
 
+/// One batch answers as the same writes made one by one, in order: a job written twice in a
+/// batch sees its earlier write, a compare-and-set that loses changes nothing, and a write of
+/// another job is not held up by either.
+async fn batch_conformance(store: Store) {
+    store.wipe().await.unwrap();
+    let x = job("x", "alice", "kx", 10);
+    let y = job("y", "alice", "ky", 20);
+    let mut x_dup = job("x-again", "alice", "kx", 30);
+    x_dup.name = "resubmitted".into();
+    let (placed, _) = step(
+        &x.core,
+        &Event::Place {
+            cluster: "c1".into(),
+        },
+    )
+    .unwrap();
+    let info = PlaceInfo {
+        provider: "gcp".into(),
+        gpus: 8,
+        usd_per_gpu_hour: 3.0,
+    };
+    let place_x = Move::new(&x, &placed, "place", Some(&info), &[], 40);
+    let mut x_placed = x.clone();
+    x_placed.core = placed.clone();
+    x_placed.provider = Some("gcp".into());
+    x_placed.usd_per_gpu_hour = Some(3.0);
+    let (sub, _) = step(
+        &placed,
+        &Event::Submitted {
+            handle: "hx".into(),
+        },
+    )
+    .unwrap();
+    let (run, _) = step(&sub, &Event::Started).unwrap();
+    let mut x_sub = x_placed.clone();
+    x_sub.core = sub.clone();
+    let writes = [
+        Write::Insert(x.clone()),
+        Write::Insert(x_dup),
+        Write::Move(place_x.clone()),
+        // Read before the placement: loses.
+        Write::Move(place_x),
+        Write::Insert(y.clone()),
+        Write::Move(Move::new(&x_placed, &sub, "submitted", None, &[], 50)),
+        Write::Move(Move::new(&x_sub, &run, "started", None, &[], 60)),
+    ];
+    let got = store.write(&writes).await.unwrap();
+    assert_eq!(
+        got,
+        [
+            Written::Inserted(Box::new(x.clone()), true),
+            Written::Inserted(Box::new(x), false),
+            Written::Moved(true),
+            Written::Moved(false),
+            Written::Inserted(Box::new(y), true),
+            Written::Moved(true),
+            Written::Moved(true),
+        ]
+    );
+    let stored = store.get("x").await.unwrap().unwrap();
+    assert_eq!(stored.core, run);
+    assert_eq!(stored.provider.as_deref(), Some("gcp"));
+    let ev = store.events("x").await.unwrap();
+    let names: Vec<&str> = ev.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(names, ["create", "place", "submitted", "started"]);
+    let runs = store.runs_since(0, None).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        (
+            runs[0].job_id.as_str(),
+            runs[0].provider.as_str(),
+            runs[0].start_ms
+        ),
+        ("x", "gcp", 60)
+    );
+    assert_eq!(store.events("y").await.unwrap().len(), 1);
+    assert!(store.get("x-again").await.unwrap().is_none());
+
+    // A batch larger than one statement's rows, with a loser in the middle of it.
+    let many: Vec<JobRow> = (0..300)
+        .map(|i| job(&format!("m{i}"), "bob", &format!("k{i}"), 100 + i))
+        .collect();
+    let writes: Vec<Write> = many.iter().cloned().map(Write::Insert).collect();
+    assert!(store
+        .write(&writes)
+        .await
+        .unwrap()
+        .iter()
+        .all(|w| matches!(w, Written::Inserted(_, true))));
+    let mut moves: Vec<Write> = many
+        .iter()
+        .map(|j| {
+            let (p, _) = step(
+                &j.core,
+                &Event::Place {
+                    cluster: "c2".into(),
+                },
+            )
+            .unwrap();
+            Write::Move(Move::new(j, &p, "place", Some(&info), &[], 500))
+        })
+        .collect();
+    let mut stale_read = many[150].clone();
+    stale_read.core.attempt = 3;
+    moves[150] = Write::Move(Move::new(&stale_read, &placed, "place", None, &[], 500));
+    let got = store.write(&moves).await.unwrap();
+    for (i, w) in got.iter().enumerate() {
+        assert_eq!(w, &Written::Moved(i != 150), "write {i}");
+    }
+    let counts = store.counts().await.unwrap();
+    assert!(counts.contains(&(JobState::Placed, 299)), "{counts:?}");
+}
+
 #[tokio::test]
 async fn store_conformance_sqlite() {
     let dir = temp_dir("store-sqlite");
@@ -195,6 +308,7 @@ async fn store_conformance_sqlite() {
         2,
         "reopening keeps the data"
     );
+    batch_conformance(store).await;
 }
 
 #[tokio::test]
@@ -203,5 +317,6 @@ async fn store_conformance_postgres() {
         return;
     };
     let store = Store::open(&url).await.unwrap();
-    conformance(store).await;
+    conformance(store.clone()).await;
+    batch_conformance(store).await;
 }
