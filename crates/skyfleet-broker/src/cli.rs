@@ -147,8 +147,11 @@ pub fn serve(args: &ServeArgs) -> Result<(), CliError> {
         std::thread::Builder::new()
             .name("skyfleet-reconciler".into())
             .spawn(move || {
+                lower_priority();
                 tokio::runtime::Builder::new_current_thread()
                     .enable_all()
+                    .thread_name("skyfleet-reconciler-blocking")
+                    .on_thread_start(lower_priority)
                     .build()
                     .expect("a tokio runtime")
                     .block_on(crate::reconciler::run(b))
@@ -167,6 +170,16 @@ pub fn serve(args: &ServeArgs) -> Result<(), CliError> {
                 source: e,
             })
     })
+}
+
+/// Lowers the calling thread's CPU priority (nice 10; Linux sets it per thread): the reconciler
+/// then takes the cores the API leaves, and a submission does not wait for it to be scheduled.
+fn lower_priority() {
+    // SAFETY: setpriority has no memory effects; on Linux, who = 0 is the calling thread.
+    let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+    if r != 0 {
+        tracing::debug!("setpriority: {}", std::io::Error::last_os_error());
+    }
 }
 
 fn token(c: &ClientArgs) -> Result<String, CliError> {
