@@ -3,13 +3,13 @@
 //! broker. Skipped with a line when `SKYFLEET_TEST_RAY_URL` is unset, a failure with
 //! `SKYFLEET_REQUIRE_SERVICES=1`.
 
-use super::common::temp_dir;
+use super::common::{temp_dir, until};
 use skyfleet_broker::broker::{Broker, Caller};
 use skyfleet_broker::config::{parse_config, token_hash};
 use skyfleet_broker::job::{Choice, JobSpec, Spot};
 use skyfleet_broker::reconciler::tick;
 use skyfleet_broker::state::JobState;
-use skyfleet_broker::store::{JobRow, Store};
+use skyfleet_broker::store::{RunRow, Store};
 use skyfleet_exec::testing::{service, RAY_URL};
 use skyfleet_exec::{Executor, Handle, RemoteState};
 use std::path::{Path, PathBuf};
@@ -67,29 +67,6 @@ fn unique_key(what: &str) -> String {
 }
 
 /// Ticks the reconciler until `ok` holds for the job, for at most `secs` seconds.
-async fn until(
-    b: &Arc<Broker>,
-    id: &str,
-    what: &str,
-    secs: u64,
-    ok: impl Fn(&JobRow) -> bool,
-) -> JobRow {
-    let t0 = Instant::now();
-    loop {
-        tick(b).await.unwrap();
-        let j = b.store.get(id).await.unwrap().unwrap();
-        if ok(&j) {
-            return j;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(secs),
-            "waiting {secs}s for {what}: job is {:?}",
-            j.core
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
 /// Waits (at most `secs` seconds) until `file` has a whole line, and returns the file.
 async fn line_in(file: &Path, secs: u64) -> String {
     let t0 = Instant::now();
@@ -174,14 +151,7 @@ async fn a_job_runs_to_success_on_real_ray_through_the_broker() {
         "restart count 0, the job's id and the cluster in the job's environment"
     );
     // A run stretch is open while it runs.
-    let runs: Vec<_> = broker
-        .store
-        .runs_since(0, None)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.job_id == job.id)
-        .collect();
+    let runs = runs_of(&broker, &job.id).await;
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(runs[0].end_ms, None, "{runs:?}");
 
@@ -217,14 +187,7 @@ async fn a_job_runs_to_success_on_real_ray_through_the_broker() {
         "{events:#?}"
     );
 
-    let runs: Vec<_> = broker
-        .store
-        .runs_since(0, None)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.job_id == job.id)
-        .collect();
+    let runs = runs_of(&broker, &job.id).await;
     assert_eq!(runs.len(), 1, "one run stretch: {runs:?}");
     let r = &runs[0];
     assert_eq!(
@@ -336,14 +299,7 @@ async fn a_job_cancelled_through_the_broker_stops_on_real_ray() {
         ]),
         "{events:#?}"
     );
-    let runs: Vec<_> = broker
-        .store
-        .runs_since(0, None)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.job_id == job.id)
-        .collect();
+    let runs = runs_of(&broker, &job.id).await;
     assert!(
         runs.len() == 1 && runs[0].end_ms.is_some(),
         "one run stretch, closed by the cancel: {runs:?}"
@@ -359,4 +315,16 @@ fn zombie(pid: u32) -> bool {
                 .map(|(_, rest)| rest.trim_start().starts_with('Z'))
         })
         .unwrap_or(false)
+}
+
+/// The run stretches of job `id`.
+async fn runs_of(broker: &Broker, id: &str) -> Vec<RunRow> {
+    broker
+        .store
+        .runs_since(0, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.job_id == id)
+        .collect()
 }

@@ -2,7 +2,7 @@
 //! when `SKYFLEET_TEST_SLURM_A_CONF`/`_B_CONF` are unset, a failure with
 //! `SKYFLEET_REQUIRE_SERVICES=1`).
 
-use super::common::temp_dir;
+use super::common::{temp_dir, until};
 use skyfleet_broker::broker::Broker;
 use skyfleet_broker::config::{parse_config, token_hash};
 use skyfleet_broker::job::{Choice, JobSpec, Spot};
@@ -13,29 +13,6 @@ use skyfleet_exec::testing::{
     service, slurmctld_kill, slurmctld_start, SLURM_A_CONF, SLURM_B_CONF,
 };
 use std::time::{Duration, Instant};
-
-async fn until(
-    b: &std::sync::Arc<Broker>,
-    id: &str,
-    what: &str,
-    secs: u64,
-    ok: impl Fn(&skyfleet_broker::store::JobRow) -> bool,
-) -> skyfleet_broker::store::JobRow {
-    let t0 = Instant::now();
-    loop {
-        tick(b).await.unwrap();
-        let j = b.store.get(id).await.unwrap().unwrap();
-        if ok(&j) {
-            return j;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(secs),
-            "waiting for {what}: job is {:?}",
-            j.core
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_moves_from_a_dead_slurm_cluster_and_no_copy_runs_there_after() {
