@@ -63,15 +63,16 @@ pub struct Broker {
 }
 
 type Reply = tokio::sync::oneshot::Sender<Result<Written, StoreError>>;
-type Queue = tokio::sync::mpsc::UnboundedSender<(Write, Reply)>;
 
 /// Group commit: every write (a new job, a transition) queues here, and the writer task commits
 /// what queued while the last batch was being written, in one transaction ([`Store::write`]).
 /// Writes a client waits for (submissions, cancels) go first: a batch takes all of them, then at
 /// most [`MAX_BULK`] of the reconciler's, so that a submission waits behind at most one batch.
 struct Writer {
-    urgent: Queue,
-    bulk: Queue,
+    /// Bounded: under overload, submissions wait to queue (back-pressure on the clients).
+    urgent: tokio::sync::mpsc::Sender<(Write, Reply)>,
+    /// The reconciler's; bounded by how much it has in flight.
+    bulk: tokio::sync::mpsc::UnboundedSender<(Write, Reply)>,
 }
 
 /// The most client writes in one transaction.
@@ -92,7 +93,7 @@ enum Urgency {
 
 impl Writer {
     fn start(store: Store, took: Arc<crate::metrics::Histogram>) -> Writer {
-        let (urgent, mut urgent_rx) = tokio::sync::mpsc::unbounded_channel::<(Write, Reply)>();
+        let (urgent, mut urgent_rx) = tokio::sync::mpsc::channel::<(Write, Reply)>(MAX_URGENT * 4);
         let (bulk, mut bulk_rx) = tokio::sync::mpsc::unbounded_channel::<(Write, Reply)>();
         tokio::spawn(async move {
             loop {
@@ -131,11 +132,10 @@ impl Writer {
     async fn write(&self, w: Write, urgency: Urgency) -> Result<Written, StoreError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         let closed = || StoreError::Batch("the writer stopped".into());
-        let queue = match urgency {
-            Urgency::Client => &self.urgent,
-            Urgency::Reconciler => &self.bulk,
-        };
-        queue.send((w, reply)).map_err(|_| closed())?;
+        match urgency {
+            Urgency::Client => self.urgent.send((w, reply)).await.map_err(|_| closed())?,
+            Urgency::Reconciler => self.bulk.send((w, reply)).map_err(|_| closed())?,
+        }
         rx.await.map_err(|_| closed())?
     }
 
@@ -157,8 +157,9 @@ async fn write_batch(store: &Store, batch: Vec<(Write, Reply)>) {
                 let _ = reply.send(Ok(r));
             }
         }
-        // One bad write must not fail the others: write each alone.
-        Err(e) if writes.len() > 1 => {
+        // One bad write must not fail the others: write each alone. Not after a failed commit,
+        // which may have written them all: each would then be answered "not applied".
+        Err(e) if writes.len() > 1 && !matches!(e, StoreError::Commit(_)) => {
             tracing::warn!(
                 "a batch of {} writes failed ({e}); writing them one by one",
                 writes.len()
@@ -695,15 +696,20 @@ impl Broker {
                     // The job moved (cancelled, or sent elsewhere) while the copy was being
                     // submitted: that copy is nobody's now. Remember it and cancel it.
                     tracing::info!(job = %job.id, "moved during submission; cancelling the copy");
-                    self.store
-                        .add_stale(&StaleCopy {
-                            job_id: job.id.clone(),
-                            cluster: name.clone(),
-                            attempt: job.core.attempt,
-                            handle: Some(handle.clone()),
-                        })
-                        .await?;
-                    lost_race = true;
+                    let copy = StaleCopy {
+                        job_id: job.id.clone(),
+                        cluster: name.clone(),
+                        attempt: job.core.attempt,
+                        handle: Some(handle.clone()),
+                    };
+                    // Not `?`: the other copies of the chunk must still be recorded and cancelled.
+                    match self.store.add_stale(&copy).await {
+                        Ok(()) => lost_race = true,
+                        Err(e) => {
+                            tracing::error!(job = %job.id, "copy not recorded as stale: {e}");
+                            failed.get_or_insert(e);
+                        }
+                    }
                 }
                 (Err(e), _) => {
                     failed.get_or_insert(e);

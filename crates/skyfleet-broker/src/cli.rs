@@ -140,21 +140,33 @@ pub fn serve(args: &ServeArgs) -> Result<(), CliError> {
             broker.config.clusters.len(),
             broker.store.backend()
         );
-        // The reconciler runs on a thread of its own: its bursts of work (a page of jobs read and
-        // decoded, a chunk of transitions built) are then time-sliced by the OS against the API's
-        // workers instead of holding one of them.
+        // The reconciler runs on a thread of its own at a lower priority: its bursts of work (a
+        // page of jobs decoded, a chunk of transitions built) are time-sliced by the OS behind
+        // the API's workers instead of holding one of them. Its store calls run on this runtime
+        // (`store::mark_away`), so no pooled connection depends on the slower thread. If it
+        // panics the broker stops, rather than take jobs that nothing would run.
         let b = broker.clone();
         std::thread::Builder::new()
             .name("skyfleet-reconciler".into())
             .spawn(move || {
-                lower_priority();
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .thread_name("skyfleet-reconciler-blocking")
-                    .on_thread_start(lower_priority)
-                    .build()
-                    .expect("a tokio runtime")
-                    .block_on(crate::reconciler::run(b))
+                let started = || {
+                    lower_priority();
+                    crate::store::mark_away();
+                };
+                started();
+                let run = std::panic::AssertUnwindSafe(|| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .thread_name("skyfleet-reconciler-blocking")
+                        .on_thread_start(started)
+                        .build()
+                        .expect("a tokio runtime")
+                        .block_on(crate::reconciler::run(b))
+                });
+                if std::panic::catch_unwind(run).is_err() {
+                    tracing::error!("the reconciler panicked; stopping the broker");
+                    std::process::abort();
+                }
             })
             .map_err(|e| CliError::Listen {
                 addr: "the reconciler thread".into(),

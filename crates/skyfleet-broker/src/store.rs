@@ -13,6 +13,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor as _, Row};
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 mod write;
@@ -36,6 +37,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("job {id}: stored spec is unreadable: {detail}")]
     Corrupt { id: String, detail: String },
+    /// The commit failed: the batch may or may not have been written.
+    #[error("database: commit failed, so whether it took effect is unknown: {0}")]
+    Commit(sqlx::Error),
     /// A batched write failed (the same error for every job of the batch).
     #[error("database: {0}")]
     Batch(String),
@@ -118,6 +122,33 @@ pub struct Store {
     /// sleeping) rather than in SQLite's busy handler (which sleeps milliseconds at a time).
     wpool: AnyPool,
     backend: &'static str,
+    /// The runtime the store was opened on; see [`Store::home`].
+    home: tokio::runtime::Handle,
+    /// Stops the WAL checkpoint task when the last clone of the store is dropped.
+    _checkpoints: Option<Arc<AbortOnDrop>>,
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+thread_local! {
+    static AWAY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the calling thread as one whose store calls run on the store's own runtime
+/// ([`Store::home`]): the reconciler's thread and its blocking pool.
+pub fn mark_away() {
+    AWAY.with(|a| a.set(true));
+}
+
+fn away() -> bool {
+    AWAY.with(|a| a.get())
 }
 
 #[derive(Debug)]
@@ -151,13 +182,10 @@ impl<'s> MigrationSource<'s> for Embedded {
 }
 
 /// Checkpoints SQLite's WAL every 100 ms, without waiting for readers or the writer
-/// (`PASSIVE`), until the pool closes.
+/// (`PASSIVE`), until the store is dropped.
 async fn checkpoint(pool: AnyPool) {
     loop {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        if pool.is_closed() {
-            return;
-        }
         if let Err(e) = pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await {
             tracing::warn!("WAL checkpoint: {e}");
         }
@@ -212,17 +240,19 @@ impl Store {
             wpool.execute("PRAGMA journal_mode = WAL").await?;
         }
         Migrator::new(Embedded).await?.run(&wpool).await?;
-        let pool = if sqlite {
+        let (pool, checkpoints) = if sqlite {
             let pool = options(4, false).connect(&url).await?;
-            tokio::spawn(checkpoint(pool.clone()));
-            pool
+            let task = tokio::spawn(checkpoint(pool.clone()));
+            (pool, Some(Arc::new(AbortOnDrop(task))))
         } else {
-            wpool.clone()
+            (wpool.clone(), None)
         };
         Ok(Store {
             pool,
             wpool,
             backend,
+            home: tokio::runtime::Handle::current(),
+            _checkpoints: checkpoints,
         })
     }
 
@@ -297,7 +327,76 @@ impl Store {
         }
     }
 
+    /// Runs `f` on the runtime the store was opened on: at once when called there, as a task
+    /// there when called from a thread marked by [`mark_away`] (the reconciler's). A pooled
+    /// connection is opened, and given back to its pool, by a task of the runtime that uses it;
+    /// done from the reconciler's low-priority thread, that would tie the API's connections to
+    /// it.
+    async fn home<T, Fut>(&self, f: impl FnOnce(Store) -> Fut) -> Result<T, StoreError>
+    where
+        Fut: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        if !away() {
+            return f(self.clone()).await;
+        }
+        self.home
+            .spawn(f(self.clone()))
+            .await
+            .map_err(|e| StoreError::Batch(format!("store task: {e}")))?
+    }
+
     pub async fn get(&self, id: &str) -> Result<Option<JobRow>, StoreError> {
+        let id = id.to_string();
+        self.home(|s| async move { s.get_here(&id).await }).await
+    }
+
+    /// The jobs in `state`, a page at a time: at most `limit` after `after` (the
+    /// `(created_ms, id)` of the last job of the previous page), oldest first.
+    pub async fn page_in(
+        &self,
+        state: JobState,
+        after: Option<&(i64, String)>,
+        limit: u32,
+    ) -> Result<Vec<JobRow>, StoreError> {
+        let after = after.cloned();
+        // Decoded by the caller: on the reconciler's thread, not the API's.
+        self.home(|s| async move { s.page_in_here(state, after.as_ref(), limit).await })
+            .await?
+            .iter()
+            .map(job_row)
+            .collect()
+    }
+
+    /// The jobs among `ids` that exist, in no particular order.
+    pub async fn get_many(&self, ids: &[&str]) -> Result<Vec<JobRow>, StoreError> {
+        let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+        self.home(|s| async move { s.get_many_here(&ids).await })
+            .await?
+            .iter()
+            .map(job_row)
+            .collect()
+    }
+
+    pub async fn add_stale(&self, c: &StaleCopy) -> Result<(), StoreError> {
+        let c = c.clone();
+        self.home(|s| async move { s.add_stale_here(&c).await })
+            .await
+    }
+
+    pub async fn stale_on(&self, cluster: &str) -> Result<Vec<StaleCopy>, StoreError> {
+        let cluster = cluster.to_string();
+        self.home(|s| async move { s.stale_on_here(&cluster).await })
+            .await
+    }
+
+    pub async fn remove_stale(&self, c: &StaleCopy) -> Result<(), StoreError> {
+        let c = c.clone();
+        self.home(|s| async move { s.remove_stale_here(&c).await })
+            .await
+    }
+
+    async fn get_here(&self, id: &str) -> Result<Option<JobRow>, StoreError> {
         let row = sqlx::query(&format!("SELECT {JOB_COLS} FROM jobs WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
@@ -318,6 +417,10 @@ impl Store {
         state: Option<JobState>,
         limit: u32,
     ) -> Result<Vec<JobRow>, StoreError> {
+        debug_assert!(
+            !away(),
+            "called from the reconciler's thread: go through Store::home"
+        );
         let mut conds = Vec::new();
         if tenant.is_some() {
             conds.push(format!("tenant = ${}", conds.len() + 1));
@@ -347,6 +450,10 @@ impl Store {
 
     /// Every job not yet succeeded, failed or cancelled, oldest first.
     pub async fn active(&self) -> Result<Vec<JobRow>, StoreError> {
+        debug_assert!(
+            !away(),
+            "called from the reconciler's thread: go through Store::home"
+        );
         let rows = sqlx::query(&format!(
             "SELECT {JOB_COLS} FROM jobs WHERE state IN ('pending', 'placed', 'submitted', \
              'running') ORDER BY created_ms, id"
@@ -356,14 +463,12 @@ impl Store {
         rows.iter().map(job_row).collect()
     }
 
-    /// The jobs in `state`, a page at a time: at most `limit` after `after` (the
-    /// `(created_ms, id)` of the last job of the previous page), oldest first.
-    pub async fn page_in(
+    async fn page_in_here(
         &self,
         state: JobState,
         after: Option<&(i64, String)>,
         limit: u32,
-    ) -> Result<Vec<JobRow>, StoreError> {
+    ) -> Result<Vec<AnyRow>, StoreError> {
         let (t, id) = after.cloned().unwrap_or((i64::MIN, String::new()));
         let rows = sqlx::query(&format!(
             "SELECT {JOB_COLS} FROM jobs WHERE state = $1 AND (created_ms, id) > ($2, $3) \
@@ -375,11 +480,10 @@ impl Store {
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(job_row).collect()
+        Ok(rows)
     }
 
-    /// The jobs among `ids` that exist, in no particular order.
-    pub async fn get_many(&self, ids: &[&str]) -> Result<Vec<JobRow>, StoreError> {
+    async fn get_many_here(&self, ids: &[String]) -> Result<Vec<AnyRow>, StoreError> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(512) {
             let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
@@ -389,17 +493,19 @@ impl Store {
             );
             let mut q = sqlx::query(&sql);
             for id in chunk {
-                q = q.bind(*id);
+                q = q.bind(id);
             }
-            for r in q.fetch_all(&self.pool).await? {
-                out.push(job_row(&r)?);
-            }
+            out.extend(q.fetch_all(&self.pool).await?);
         }
         Ok(out)
     }
 
     /// Count of jobs per state.
     pub async fn counts(&self) -> Result<Vec<(JobState, u64)>, StoreError> {
+        debug_assert!(
+            !away(),
+            "called from the reconciler's thread: go through Store::home"
+        );
         let rows = sqlx::query("SELECT state, COUNT(*) FROM jobs GROUP BY state")
             .fetch_all(&self.pool)
             .await?;
@@ -415,6 +521,10 @@ impl Store {
     }
 
     pub async fn events(&self, id: &str) -> Result<Vec<EventRow>, StoreError> {
+        debug_assert!(
+            !away(),
+            "called from the reconciler's thread: go through Store::home"
+        );
         let rows = sqlx::query(
             "SELECT at_ms, event, from_state, to_state, cluster, attempt, detail \
              FROM job_events WHERE job_id = $1 ORDER BY seq",
@@ -438,7 +548,7 @@ impl Store {
             .map_err(Into::into)
     }
 
-    pub async fn add_stale(&self, s: &StaleCopy) -> Result<(), StoreError> {
+    async fn add_stale_here(&self, s: &StaleCopy) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO stale_copies (job_id, cluster, attempt, handle) VALUES ($1, $2, $3, $4) \
              ON CONFLICT DO NOTHING",
@@ -452,7 +562,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn stale_on(&self, cluster: &str) -> Result<Vec<StaleCopy>, StoreError> {
+    async fn stale_on_here(&self, cluster: &str) -> Result<Vec<StaleCopy>, StoreError> {
         let rows = sqlx::query(
             "SELECT job_id, cluster, attempt, handle FROM stale_copies WHERE cluster = $1 \
              ORDER BY job_id, attempt",
@@ -473,7 +583,7 @@ impl Store {
             .map_err(Into::into)
     }
 
-    pub async fn remove_stale(&self, s: &StaleCopy) -> Result<(), StoreError> {
+    async fn remove_stale_here(&self, s: &StaleCopy) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM stale_copies WHERE job_id = $1 AND cluster = $2 AND attempt = $3")
             .bind(&s.job_id)
             .bind(&s.cluster)
@@ -484,6 +594,10 @@ impl Store {
     }
 
     pub async fn set_drained(&self, cluster: &str, drained: bool) -> Result<(), StoreError> {
+        debug_assert!(
+            !away(),
+            "called from the reconciler's thread: go through Store::home"
+        );
         let q = if drained {
             "INSERT INTO drained (cluster) VALUES ($1) ON CONFLICT DO NOTHING"
         } else {
@@ -494,6 +608,10 @@ impl Store {
     }
 
     pub async fn drained(&self) -> Result<Vec<String>, StoreError> {
+        debug_assert!(
+            !away(),
+            "called from the reconciler's thread: go through Store::home"
+        );
         let rows = sqlx::query("SELECT cluster FROM drained ORDER BY cluster")
             .fetch_all(&self.pool)
             .await?;
@@ -509,6 +627,10 @@ impl Store {
         since_ms: i64,
         tenant: Option<&str>,
     ) -> Result<Vec<RunRow>, StoreError> {
+        debug_assert!(
+            !away(),
+            "called from the reconciler's thread: go through Store::home"
+        );
         const COLS: &str = "SELECT job_id, attempt, cluster, provider, gpus, usd_per_gpu_hour, \
                             start_ms, end_ms FROM runs WHERE (end_ms IS NULL OR end_ms >= $1)";
         let rows = match tenant {

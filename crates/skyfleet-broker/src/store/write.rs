@@ -102,6 +102,10 @@ impl Store {
     /// Applies `writes` in one transaction: one answer per write, in order. All or none are
     /// written.
     pub async fn write(&self, writes: &[Write]) -> Result<Vec<Written>, StoreError> {
+        debug_assert!(
+            !super::away(),
+            "the reconciler writes through the broker's writer"
+        );
         let mut rounds: Vec<Vec<usize>> = Vec::new();
         let mut last: HashMap<&str, usize> = HashMap::new();
         for (i, w) in writes.iter().enumerate() {
@@ -148,7 +152,8 @@ impl Store {
                 }
             }
         }
-        tx.commit().await?;
+        // Whether a failed commit took effect is unknown: not a failure of the writes themselves.
+        tx.commit().await.map_err(StoreError::Commit)?;
         Ok(out
             .into_iter()
             .map(|w| w.expect("every write is answered"))
