@@ -17,6 +17,21 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// A backend module's error constructors, one per named [`ExecError`] variant, each filling in
+/// the module's `BACKEND`: `backend_errors!(rejected => Rejected, other => Other);`.
+macro_rules! backend_errors {
+    ($($name:ident => $variant:ident),* $(,)?) => {
+        $(
+            fn $name(detail: String) -> $crate::ExecError {
+                $crate::ExecError::$variant {
+                    backend: BACKEND,
+                    detail,
+                }
+            }
+        )*
+    };
+}
+
 mod cmd;
 pub mod local;
 pub mod ray;

@@ -577,19 +577,7 @@ fn tail(path: &Path, max: usize) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-fn rejected(detail: String) -> ExecError {
-    ExecError::Rejected {
-        backend: BACKEND,
-        detail,
-    }
-}
-
-fn other(detail: String) -> ExecError {
-    ExecError::Other {
-        backend: BACKEND,
-        detail,
-    }
-}
+backend_errors!(rejected => Rejected, other => Other);
 
 #[cfg(test)]
 mod tests {

@@ -247,26 +247,7 @@ fn short(text: &str) -> String {
     }
 }
 
-fn unreachable_err(detail: String) -> ExecError {
-    ExecError::Unreachable {
-        backend: BACKEND,
-        detail,
-    }
-}
-
-fn rejected(detail: String) -> ExecError {
-    ExecError::Rejected {
-        backend: BACKEND,
-        detail,
-    }
-}
-
-fn other(detail: String) -> ExecError {
-    ExecError::Other {
-        backend: BACKEND,
-        detail,
-    }
-}
+backend_errors!(unreachable_err => Unreachable, rejected => Rejected, other => Other);
 
 #[cfg(test)]
 mod tests {

@@ -658,26 +658,7 @@ fn says_controller_down(text: &str) -> bool {
     .any(|s| text.contains(s))
 }
 
-fn unreachable_err(detail: String) -> ExecError {
-    ExecError::Unreachable {
-        backend: BACKEND,
-        detail,
-    }
-}
-
-fn rejected(detail: String) -> ExecError {
-    ExecError::Rejected {
-        backend: BACKEND,
-        detail,
-    }
-}
-
-fn other(detail: String) -> ExecError {
-    ExecError::Other {
-        backend: BACKEND,
-        detail,
-    }
-}
+backend_errors!(unreachable_err => Unreachable, rejected => Rejected, other => Other);
 
 #[cfg(test)]
 mod tests {
