@@ -20,7 +20,6 @@
 //! threads on the same cores) from time spent in the server. `SKYFLEET_BENCH_ROUNDS` (default
 //! 3) rounds run; the last lines are the medians over rounds.
 
-use skyfleet_broker::cli::{serve, ServeArgs};
 use skyfleet_broker::client::request;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -28,22 +27,14 @@ use std::time::{Duration, Instant};
 
 #[path = "../tests/it/harness.rs"]
 mod harness;
-use harness::{free_port, job_body, wait_up, write_config};
+use harness::{free_port, job_body, serve_from_env, spawn_broker_via, wait_up, write_config};
 
 const CLIENTS: usize = 200;
 const SAT_PER_CLIENT: usize = 100;
 const PACE: Duration = Duration::from_millis(100);
 
 fn main() {
-    if let Ok(spec) = std::env::var("SKYFLEET_BENCH_SERVE") {
-        let mut it = spec.splitn(3, '|');
-        let (config, db, listen) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
-        serve(&ServeArgs {
-            config: config.into(),
-            db: db.into(),
-            listen: listen.into(),
-        })
-        .unwrap();
+    if serve_from_env("SKYFLEET_BENCH_SERVE") {
         return;
     }
     let rounds: usize = env_or("SKYFLEET_BENCH_ROUNDS", 3);
@@ -191,16 +182,8 @@ fn round(secs: u64, wrk: bool) -> Vec<(String, Summary)> {
 }
 
 fn spawn_broker(config: &Path, db: &Path, port: u16) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .env(
-            "SKYFLEET_BENCH_SERVE",
-            format!("{}|{}|127.0.0.1:{port}", config.display(), db.display()),
-        )
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap()
+    let var = "SKYFLEET_BENCH_SERVE";
+    spawn_broker_via(var, &[], config, db, port, Stdio::inherit())
 }
 
 /// [`CLIENTS`] threads submit `per` jobs each, as fast as they can (`pace` None) or one every

@@ -2,6 +2,7 @@
 //! lives in `slurm.rs` and needs the services).
 
 use super::setup::{reopen, world};
+use skyfleet_broker::broker::Broker;
 use skyfleet_broker::job::{Choice, JobSpec, Spot};
 use skyfleet_broker::reconciler::tick;
 use skyfleet_broker::state::JobState;
@@ -26,6 +27,11 @@ fn spec() -> JobSpec {
     }
 }
 
+/// The stored state of job `id`.
+async fn state_of(b: &Broker, id: &str) -> JobState {
+    b.store.get(id).await.unwrap().unwrap().core.state
+}
+
 #[tokio::test]
 async fn a_dead_cluster_moves_its_job_and_the_stale_copy_is_cancelled_on_return() {
     let w = world("failover").await;
@@ -39,30 +45,13 @@ async fn a_dead_cluster_moves_its_job_and_the_stale_copy_is_cancelled_on_return(
     assert_eq!(w.a.live(), [format!("skyfleet-{}-0", job.id)]);
     w.a.set(&job.id, 0, RemoteState::Running);
     tick(&w.broker).await.unwrap();
-    assert_eq!(
-        w.broker
-            .store
-            .get(&job.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .core
-            .state,
-        JobState::Running
-    );
+    assert_eq!(state_of(&w.broker, &job.id).await, JobState::Running);
 
     // Cluster a stops answering; after down_after it is marked down and the job moves to b.
     w.a.down.store(true, Ordering::SeqCst);
     tick(&w.broker).await.unwrap();
     assert_eq!(
-        w.broker
-            .store
-            .get(&job.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .core
-            .state,
+        state_of(&w.broker, &job.id).await,
         JobState::Running,
         "not yet"
     );
@@ -155,10 +144,7 @@ async fn a_placed_job_submitted_before_a_crash_is_found_by_name_not_resubmitted(
     );
     tick(&again).await.unwrap();
     assert_eq!(w.a.specs().len(), 1, "found by name");
-    assert_eq!(
-        again.store.get(&job.id).await.unwrap().unwrap().core.state,
-        JobState::Submitted
-    );
+    assert_eq!(state_of(&again, &job.id).await, JobState::Submitted);
 }
 
 #[tokio::test]

@@ -1,9 +1,11 @@
 //! A real broker on loopback, for the live tests and the throughput bench alike: the bench
 //! includes this file with `#[path]`, so both build their brokers the same way.
 
+use skyfleet_broker::cli::{serve, ServeArgs};
 use skyfleet_broker::client::request;
 use skyfleet_broker::config::token_hash;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A broker config in `dir`: tenant `t` (token `t`, quota `gpu_quota`), admin token `admin`, and
@@ -61,4 +63,44 @@ pub fn job_body(i: usize) -> Vec<u8> {
         r#"{{"name":"j{i}","choices":[{{"accelerator":"H100","gpus_per_node":8}}],"run":"true"}}"#
     )
     .into_bytes()
+}
+
+/// Serves the broker that environment variable `var` describes (`CONFIG|DB|ADDR`, as
+/// [`spawn_broker_via`] sets it), until killed; false at once if `var` is unset.
+pub fn serve_from_env(var: &str) -> bool {
+    let Ok(spec) = std::env::var(var) else {
+        return false;
+    };
+    let mut it = spec.splitn(3, '|');
+    let (config, db, listen) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+    serve(&ServeArgs {
+        config: config.into(),
+        db: db.into(),
+        listen: listen.into(),
+    })
+    .unwrap();
+    true
+}
+
+/// This executable run again with `args`, as a broker on loopback `port` over `config` and `db`
+/// (passed in `var`, for [`serve_from_env`]).
+pub fn spawn_broker_via(
+    var: &str,
+    args: &[&str],
+    config: &Path,
+    db: &Path,
+    port: u16,
+    stderr: Stdio,
+) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(args)
+        .env(
+            var,
+            format!("{}|{}|127.0.0.1:{port}", config.display(), db.display()),
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
 }

@@ -6,8 +6,9 @@
 //! makes [`serve_child`] run `skyfleet serve` in it.
 
 use super::common::temp_dir;
-use super::harness::{free_port, job_body, wait_up, write_config};
-use skyfleet_broker::cli::{serve, ServeArgs};
+use super::harness::{
+    free_port, job_body, serve_from_env, spawn_broker_via, wait_up, write_config,
+};
 use skyfleet_broker::client::request;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -20,38 +21,32 @@ use std::time::{Duration, Instant};
 #[test]
 #[ignore = "helper process for the tests that spawn a broker"]
 fn serve_child() {
-    let Ok(spec) = std::env::var("SKYFLEET_IT_SERVE") else {
-        return;
-    };
-    let mut it = spec.splitn(3, '|');
-    let (config, db, listen) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
-    serve(&ServeArgs {
-        config: config.into(),
-        db: db.into(),
-        listen: listen.into(),
-    })
-    .unwrap();
+    serve_from_env("SKYFLEET_IT_SERVE");
 }
 
 pub fn spawn_broker(config: &Path, db: &Path, port: u16) -> Child {
-    let exe = std::env::current_exe().unwrap();
-    Command::new(exe)
-        .args([
-            "--exact",
-            "it::live::serve_child",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(
-            "SKYFLEET_IT_SERVE",
-            format!("{}|{}|127.0.0.1:{port}", config.display(), db.display()),
-        )
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    let args = [
+        "--exact",
+        "it::live::serve_child",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ];
+    spawn_broker_via("SKYFLEET_IT_SERVE", &args, config, db, port, Stdio::null())
+}
+
+/// Every job the broker at `url` holds (up to 10,000), as the admin sees them.
+fn all_jobs(url: &str) -> Vec<serde_json::Value> {
+    let r = request(
+        url,
+        "GET",
+        "/v1/jobs?limit=10000",
+        &[("Authorization", "Bearer admin")],
+        None,
+    )
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    v["jobs"].as_array().unwrap().clone()
 }
 
 /// Submits 1,000 jobs from 8 clients while the broker is killed with SIGKILL and restarted every
@@ -137,16 +132,7 @@ fn crash_safety_every_acknowledged_job_exists_exactly_once() {
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     let kills = killer.join().unwrap();
     wait_up(&url);
-    let r = request(
-        &url,
-        "GET",
-        "/v1/jobs?limit=10000",
-        &[("Authorization", "Bearer admin")],
-        None,
-    )
-    .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-    let jobs = v["jobs"].as_array().unwrap();
+    let jobs = all_jobs(&url);
     let ids: Vec<&str> = jobs.iter().map(|j| j["id"].as_str().unwrap()).collect();
     let unique: BTreeSet<&str> = ids.iter().copied().collect();
     let acked = acked.lock().unwrap();
@@ -283,16 +269,7 @@ fn concurrent_submissions_all_run_to_completion() {
     assert_eq!(ids.len(), clients * per);
     let t0 = Instant::now();
     let jobs = loop {
-        let r = request(
-            &url,
-            "GET",
-            "/v1/jobs?limit=10000",
-            &[("Authorization", "Bearer admin")],
-            None,
-        )
-        .unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-        let jobs = v["jobs"].as_array().unwrap().clone();
+        let jobs = all_jobs(&url);
         if jobs.iter().all(|j| j["state"] == "succeeded") || t0.elapsed() > Duration::from_secs(60)
         {
             break jobs;
