@@ -37,9 +37,9 @@ fn bench(c: &mut Criterion) {
     let p = Portfolio::priced(&long, "p", vec![40_000.0, 10_000.0, 5_000.0]);
     let mut g = c.benchmark_group("commit");
     g.sample_size(10).measurement_time(Duration::from_secs(10));
-    g.bench_function(
-        "evaluate 1 portfolio x 10000 scenarios x 84 months, 2 threads",
-        |b| {
+    for (threads, unit) in [(2, "threads"), (1, "thread")] {
+        let name = format!("evaluate 1 portfolio x 10000 scenarios x 84 months, {threads} {unit}");
+        g.bench_function(name, |b| {
             b.iter(|| {
                 evaluate(
                     &long,
@@ -47,28 +47,12 @@ fn bench(c: &mut Criterion) {
                     7,
                     STREAM_EVAL,
                     10_000,
-                    2,
+                    threads,
                     &|_| {},
                 )
             })
-        },
-    );
-    g.bench_function(
-        "evaluate 1 portfolio x 10000 scenarios x 84 months, 1 thread",
-        |b| {
-            b.iter(|| {
-                evaluate(
-                    &long,
-                    std::slice::from_ref(&p),
-                    7,
-                    STREAM_EVAL,
-                    10_000,
-                    1,
-                    &|_| {},
-                )
-            })
-        },
-    );
+        });
+    }
     let example = model(EXAMPLE);
     let start = Instant::now();
     let clock = move || start.elapsed().as_secs_f64();
