@@ -450,17 +450,16 @@ impl Store {
 
     /// Every job not yet succeeded, failed or cancelled, oldest first.
     pub async fn active(&self) -> Result<Vec<JobRow>, StoreError> {
-        debug_assert!(
-            !away(),
-            "called from the reconciler's thread: go through Store::home"
-        );
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {JOB_COLS} FROM jobs WHERE state IN ('pending', 'placed', 'submitted', \
              'running') ORDER BY created_ms, id"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(job_row).collect()
+        );
+        // Decoded by the caller, as `page_in`'s rows are.
+        self.home(|s| async move { Ok(sqlx::query(&sql).fetch_all(&s.pool).await?) })
+            .await?
+            .iter()
+            .map(job_row)
+            .collect()
     }
 
     async fn page_in_here(

@@ -281,3 +281,39 @@ async fn a_returning_cluster_takes_no_work_until_its_stale_copies_are_cancelled(
     assert!(w.broker.sched.lock().await.is_up(0), "up once cancelled");
     assert!(w.a.live().is_empty(), "{:?}", w.a.live());
 }
+
+/// `serve` runs the reconciler on a thread of its own, whose store calls must go to the store's
+/// runtime (`store::mark_away`): a cluster going down is handled there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_goes_down_under_the_reconcilers_own_thread() {
+    let w = world("failover-away").await;
+    let (job, _) = w
+        .broker
+        .submit("alice", Some("k".into()), spec())
+        .await
+        .unwrap();
+    tick(&w.broker).await.unwrap();
+    w.a.set(&job.id, 0, RemoteState::Running);
+    tick(&w.broker).await.unwrap();
+    assert_eq!(state_of(&w.broker, &job.id).await, JobState::Running);
+    w.a.down.store(true, Ordering::SeqCst);
+    tick(&w.broker).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    let b = w.broker.clone();
+    tokio::task::spawn_blocking(move || {
+        skyfleet_broker::store::mark_away();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(tick(&b))
+    })
+    .await
+    .expect("the reconciler's thread did not panic")
+    .unwrap();
+    let j = w.broker.store.get(&job.id).await.unwrap().unwrap();
+    assert_eq!(
+        (j.core.state, j.core.cluster.as_deref(), j.core.attempt),
+        (JobState::Submitted, Some("b"), 1)
+    );
+}
