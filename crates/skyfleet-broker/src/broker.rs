@@ -499,13 +499,6 @@ impl Broker {
         Ok(true)
     }
 
-    /// Places one pending job if it fits now; records why it waits otherwise.
-    pub async fn try_place(&self, job: &JobRow) -> Result<(), StoreError> {
-        self.place_pending(std::slice::from_ref(job))
-            .await
-            .map(|_| ())
-    }
-
     /// Places pending jobs that fit now, in order (each decision sees the GPUs the ones before
     /// it took), and records why the others wait. The decisions are made under one lock; the
     /// writes then go to the writer together, as one batch. Returns the jobs placed, as they now
