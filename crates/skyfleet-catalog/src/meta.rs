@@ -110,6 +110,34 @@ impl BuiltinCatalog {
         })
     }
 
+    /// The accelerator id closest to a name that [`Self::resolve_accelerator`] does not know, for
+    /// a "did you mean" hint: the id whose id or alias is nearest by edit distance (ignoring
+    /// case, `-`, `_` and spaces), if it is near enough to be a plausible misspelling.
+    pub fn suggest_accelerator(&self, name: &str) -> Option<&AcceleratorId> {
+        let fold = |s: &str| -> Vec<char> {
+            s.chars()
+                .filter(|c| !matches!(c, '-' | '_' | ' '))
+                .flat_map(char::to_lowercase)
+                .collect()
+        };
+        let want = fold(name);
+        if want.is_empty() {
+            return None;
+        }
+        let (best, dist) = self
+            .accelerators
+            .iter()
+            .flat_map(|(id, meta)| {
+                std::iter::once(id.as_str())
+                    .chain(meta.aliases.iter().map(String::as_str))
+                    .map(move |n| (id, n))
+            })
+            .map(|(id, n)| (id, edit_distance(&want, &fold(n))))
+            .min_by_key(|&(id, d)| (d, id))?;
+        // About a third of the name's length: "H1OO" (two edits) -> H100, not "X" -> H100.
+        (dist <= want.len().div_ceil(3)).then_some(best)
+    }
+
     /// The offer with this id (`site:accelerator:kind`).
     pub fn offer(&self, id: &str) -> Option<&OfferEntry> {
         self.offers.iter().find(|e| e.offer.id.as_str() == id)
@@ -124,4 +152,19 @@ impl BuiltinCatalog {
     pub fn usd_per_ref_infer_hour(&self, offer: &Offer) -> f64 {
         offer.usd_per_gpu_hour / self.catalog.accelerators[&offer.accelerator].infer_rel
     }
+}
+
+/// Levenshtein distance between two char slices (insertions, deletions and substitutions).
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }

@@ -70,6 +70,18 @@ fn a_good_catalog_loads() {
 }
 
 #[test]
+fn a_misspelt_accelerator_gets_the_nearest_id_and_a_stranger_gets_none() {
+    let c = crate::builtin();
+    let near = |s: &str| c.suggest_accelerator(s).map(|id| id.as_str().to_string());
+    assert_eq!(near("H1OO").as_deref(), Some("H100"));
+    assert_eq!(near("h100 sxm").as_deref(), Some("H100"));
+    assert_eq!(near("MI300").as_deref(), Some("MI300X"));
+    assert_eq!(near("tpu_v5P").as_deref(), Some("TPU-v5p"));
+    assert_eq!(near("quantum-annealer"), None);
+    assert_eq!(near(""), None);
+}
+
+#[test]
 fn a_bad_site_names_file_entry_field_and_line() {
     let bad = SITE.replace("pue = 1.15", "pue = 0.5");
     let p = problems(&bad, ACCEL, OFFER);
