@@ -42,6 +42,8 @@ pub const OFFERS_TOML: &str = include_str!("../data/offers.toml");
 /// The embedded `offers-oci.toml`: `catalog import` of Oracle's rows of skypilot-catalog's v8
 /// OCI price file, read at a fixed commit (docs/catalog.md).
 pub const OFFERS_OCI_TOML: &str = include_str!("../data/offers-oci.toml");
+/// The embedded `offers-pages.toml`: offers read from public price pages, each with its page.
+pub const OFFERS_PAGES_TOML: &str = include_str!("../data/offers-pages.toml");
 
 /// The built-in catalog, parsed and checked once.
 ///
@@ -55,7 +57,7 @@ pub fn builtin() -> &'static BuiltinCatalog {
 }
 
 /// The built-in files, for [`load_files`].
-pub fn builtin_files() -> [CatalogText<'static>; 4] {
+pub fn builtin_files() -> [CatalogText<'static>; 5] {
     [
         CatalogText {
             name: build::SITES,
@@ -72,6 +74,10 @@ pub fn builtin_files() -> [CatalogText<'static>; 4] {
         CatalogText {
             name: "offers-oci.toml",
             text: OFFERS_OCI_TOML,
+        },
+        CatalogText {
+            name: "offers-pages.toml",
+            text: OFFERS_PAGES_TOML,
         },
     ]
 }

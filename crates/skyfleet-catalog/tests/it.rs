@@ -16,7 +16,15 @@ fn the_embedded_catalog_loads_and_is_big_enough() {
         .map(|s| s.provider.as_str())
         .collect();
     assert!(providers.len() >= 6, "{providers:?}");
-    for p in ["aws", "azure", "gcp", "nebius", "lambda", "oci"] {
+    for p in [
+        "aws",
+        "azure",
+        "gcp",
+        "nebius",
+        "lambda",
+        "oci",
+        "coreweave",
+    ] {
         assert!(providers.contains(p), "missing provider {p}");
     }
     assert!(c.catalog.sites.len() >= 30);
