@@ -40,7 +40,7 @@ pub(crate) fn read_fleet_and_source(file: &Path) -> anyhow::Result<(Fleet, Strin
                 .check(o)
                 .into_iter()
                 .map(move |f| skyfleet_catalog::Problem {
-                    file: format!("{}", p.file),
+                    file: p.file.clone(),
                     line: Some(p.line),
                     entry: p.path.clone(),
                     field: f.field.to_string(),

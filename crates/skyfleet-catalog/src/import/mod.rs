@@ -318,7 +318,7 @@ fn dedup(provider: &str, rows: Vec<Row>, fx: &mut Fixes) -> Vec<Row> {
     rows.into_iter()
         .enumerate()
         .filter_map(|(i, r)| {
-            if !keep.contains(&i) && !(r.instance.is_empty() && r.accelerator.is_empty()) {
+            if !keep.contains(&i) {
                 fx.drop_row(
                     provider,
                     &format!("{} duplicate", r.instance),
