@@ -39,14 +39,19 @@ pub struct Reference {
     on_demand: BTreeMap<(SiteId, AcceleratorId), f64>,
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
+/// The median of `xs` (the mean of the middle two for an even count); `None` if empty. The one
+/// median of the catalog: plausibility bands, zone aggregation and GCP repricing use it.
+pub(crate) fn median(mut xs: Vec<f64>) -> Option<f64> {
+    if xs.is_empty() {
+        return None;
+    }
     xs.sort_by(f64::total_cmp);
     let n = xs.len();
-    if n % 2 == 1 {
+    Some(if n % 2 == 1 {
         xs[n / 2]
     } else {
         (xs[n / 2 - 1] + xs[n / 2]) / 2.0
-    }
+    })
 }
 
 impl Reference {
@@ -67,9 +72,9 @@ impl Reference {
         }
         let medians = prices
             .into_iter()
-            .map(|(k, v)| {
+            .filter_map(|(k, v)| {
                 let n = v.len();
-                (k, (median(v), n))
+                Some((k, (median(v)?, n)))
             })
             .collect();
         Self { medians, on_demand }

@@ -4,6 +4,7 @@
 
 use super::rows::Row;
 use super::{Fixes, Priced};
+use crate::checks::median;
 use std::collections::BTreeMap;
 
 /// The 8-GPU machine type of each GPU block, as SkyPilot names the GPU.
@@ -24,19 +25,6 @@ pub(crate) const HIGH_SPOT: f64 = 2.0;
 
 fn host_of(accel: &str) -> Option<&'static str> {
     HOSTS.iter().find(|(a, _)| *a == accel).map(|(_, h)| *h)
-}
-
-fn median(mut xs: Vec<f64>) -> Option<f64> {
-    if xs.is_empty() {
-        return None;
-    }
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    Some(if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
-    })
 }
 
 /// Joins host-VM and GPU rows into priced 8-GPU instances; other GPU rows pass through.

@@ -20,7 +20,7 @@
 mod gcp;
 mod rows;
 
-use crate::checks::INSTANCE_SIZES;
+use crate::checks::{median, INSTANCE_SIZES};
 use crate::meta::BuiltinCatalog;
 use crate::raw::{RawFix, RawFixAction, RawKind, RawOffer};
 use rows::Row;
@@ -228,16 +228,6 @@ impl Imported {
     pub fn to_toml(&self, header: &str) -> String {
         let body = toml::to_string(self).expect("an import serialises");
         format!("{header}{body}")
-    }
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
     }
 }
 
@@ -562,10 +552,9 @@ fn offers(kept: Vec<Kept>, files: &[PriceFile]) -> Vec<RawOffer> {
                     v.map(|v| (k.row.zone.as_str(), v))
                 })
                 .collect();
-            if priced.is_empty() {
+            let Some(instance_usd) = median(priced.iter().map(|(_, v)| *v).collect()) else {
                 continue;
-            }
-            let instance_usd = median(priced.iter().map(|(_, v)| *v).collect());
+            };
             let gpus = first.gpus;
             let zones: Vec<&str> = priced.iter().map(|(z, _)| *z).collect();
             let (limit, rate, word) = match kind {

@@ -22,7 +22,8 @@ fn accel(id: &str, aliases: &str) -> String {
     )
 }
 
-fn base() -> BuiltinCatalog {
+/// The sites and accelerators the tests import against, as catalog file texts.
+fn base_texts() -> (String, String) {
     let sites: String = [
         "aws/us-east-1",
         "azure/eastus",
@@ -34,20 +35,27 @@ fn base() -> BuiltinCatalog {
     .map(site)
     .concat();
     let accels = accel("H100", "\"H100-MEGA\"") + &accel("H100-NVL", "") + &accel("B200", "");
-    load_files(
-        &[
-            CatalogText {
-                name: "sites.toml",
-                text: &sites,
-            },
-            CatalogText {
-                name: "accelerators.toml",
-                text: &accels,
-            },
-        ],
-        None,
-    )
-    .unwrap()
+    (sites, accels)
+}
+
+/// Loads `base_texts()` with an optional overlay.
+fn load_base(overlay: Option<CatalogText>) -> BuiltinCatalog {
+    let (sites, accels) = base_texts();
+    let files = [
+        CatalogText {
+            name: "sites.toml",
+            text: &sites,
+        },
+        CatalogText {
+            name: "accelerators.toml",
+            text: &accels,
+        },
+    ];
+    load_files(&files, overlay).unwrap()
+}
+
+fn base() -> BuiltinCatalog {
+    load_base(None)
 }
 
 fn day(s: &str) -> Date {
@@ -285,25 +293,10 @@ fn a_file_that_is_not_in_skypilots_format_is_an_error_naming_file_and_line() {
 fn the_import_is_a_catalog_file_that_loads_with_no_warning() {
     let i = one("aws", AWS, "2025-06-01");
     let text = i.to_toml("# test\n");
-    let sites = site("aws/us-east-1");
-    let accels = accel("H100", "") + &accel("B200", "");
-    let c = load_files(
-        &[
-            CatalogText {
-                name: "sites.toml",
-                text: &sites,
-            },
-            CatalogText {
-                name: "accelerators.toml",
-                text: &accels,
-            },
-        ],
-        Some(CatalogText {
-            name: "imported.toml",
-            text: &text,
-        }),
-    )
-    .unwrap();
+    let c = load_base(Some(CatalogText {
+        name: "imported.toml",
+        text: &text,
+    }));
     assert_eq!(c.offers.len(), 3);
     assert_eq!(c.fixes.len(), i.fixes().len());
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);

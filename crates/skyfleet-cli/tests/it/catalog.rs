@@ -20,6 +20,16 @@ fn shared() -> Option<PathBuf> {
     }
 }
 
+/// A one-month fleet file from 2027-01 with `middle` (offers) and one 8-GPU H100 training job;
+/// `middle` starts on line 5.
+fn job_fleet(name: &str, middle: &str) -> String {
+    let src = format!(
+        "[horizon]\nstart = \"2027-01\"\nmonths = 1\n\n{middle}\n[[training]]\nid = \"job\"\n\
+         work_h100_hours = 1000\ngang = 8\naccelerators = [\"H100\"]\n"
+    );
+    temp_fleet(name, &src).display().to_string()
+}
+
 fn json(args: &[&str]) -> Value {
     let out = skyfleet(args);
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
@@ -143,22 +153,13 @@ as_of = "2026-11-01"
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["offers"].as_array().unwrap().len(), 1);
     // A fleet file that pulls catalog offers sees the negotiated one only.
-    let fleet = temp_fleet(
+    let fleet = job_fleet(
         "uses-negotiated.toml",
-        r#"
-[horizon]
-start = "2027-01"
-months = 1
-[[catalog_offers]]
-accelerators = ["H100"]
-[[training]]
-id = "job"
-work_h100_hours = 1000
-gang = 8
-accelerators = ["H100"]
-"#,
+        "[[catalog_offers]]
+accelerators = [\"H100\"]
+",
     );
-    let out = skyfleet(&["--catalog", &file, "plan", &fleet.display().to_string()]);
+    let out = skyfleet(&["--catalog", &file, "plan", &fleet]);
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     let report = text(&out.stdout);
     assert!(report.contains("1 offer"), "{report}");
@@ -186,28 +187,17 @@ accelerators = ["H100"]
 /// file, the line and the reason; with `--strict` it is an error and nothing is planned.
 #[test]
 fn a_declared_zero_price_offer_is_a_warning_and_an_error_with_strict() {
-    let fleet = temp_fleet(
+    let path = job_fleet(
         "free-offer.toml",
-        r#"[horizon]
-start = "2027-01"
-months = 1
-
-[[offer]]
+        r#"[[offer]]
 site = "aws/us-east-1"
 accelerator = "H100"
 kind = "on_demand"
 usd_per_gpu_hour = 0.0
 max_gpus = 64
 instance_gpus = 12
-
-[[training]]
-id = "job"
-work_h100_hours = 1000
-gang = 8
-accelerators = ["H100"]
 "#,
     );
-    let path = fleet.display().to_string();
     let out = skyfleet(&["plan", &path]);
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     let stderr = text(&out.stderr);
@@ -232,23 +222,14 @@ accelerators = ["H100"]
 /// The plan report dates its prices, and warns when the oldest is over 180 days old.
 #[test]
 fn the_plan_report_dates_its_prices_and_warns_when_stale() {
-    let fleet = temp_fleet(
+    let path = job_fleet(
         "dated.toml",
-        r#"[horizon]
-start = "2027-01"
-months = 1
-[[catalog_offers]]
+        r#"[[catalog_offers]]
 providers = ["aws"]
 accelerators = ["H100"]
 kinds = ["on_demand"]
-[[training]]
-id = "job"
-work_h100_hours = 1000
-gang = 8
-accelerators = ["H100"]
 "#,
     );
-    let path = fleet.display().to_string();
     let report = |today: &str| {
         let out = skyfleet_env(&["plan", &path], &[("SKYFLEET_TODAY", today)]);
         assert!(out.status.success(), "stderr: {}", text(&out.stderr));
