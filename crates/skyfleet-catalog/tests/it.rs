@@ -58,6 +58,13 @@ fn b200_trains_at_its_llm_ratio_and_power_is_the_nodes() {
     assert_eq!(a("B200").train_rel, 2.16);
     assert_eq!(a("H100").power_w, 889.0);
     assert_eq!(c.accelerators[&"H100".into()].board_power_w, 700.0);
+    // The example: at Nebius an H100-or-B200 job paid 2.95 $ per reference hour on
+    // H100; at 2.16 the B200 costs 5.50 / 2.16 = 2.55 (at 1.75 it was 3.14, and H100 won).
+    let ref_h = |id: &str| c.usd_per_ref_train_hour(&c.offer(id).unwrap().offer);
+    let h100 = ref_h("nebius/eu-north1:H100:on_demand");
+    let b200 = ref_h("nebius/us-central1:B200:on_demand");
+    assert_eq!(h100, 2.95);
+    assert!((b200 - 5.5 / 2.16).abs() < 1e-12 && b200 < h100, "{b200} vs {h100}");
     for (id, acc) in &c.catalog.accelerators {
         let board = c.accelerators[id].board_power_w;
         assert!(
