@@ -64,7 +64,10 @@ fn b200_trains_at_its_llm_ratio_and_power_is_the_nodes() {
     let h100 = ref_h("nebius/eu-north1:H100:on_demand");
     let b200 = ref_h("nebius/us-central1:B200:on_demand");
     assert_eq!(h100, 2.95);
-    assert!((b200 - 5.5 / 2.16).abs() < 1e-12 && b200 < h100, "{b200} vs {h100}");
+    assert!(
+        (b200 - 5.5 / 2.16).abs() < 1e-12 && b200 < h100,
+        "{b200} vs {h100}"
+    );
     for (id, acc) in &c.catalog.accelerators {
         let board = c.accelerators[id].board_power_w;
         assert!(
