@@ -5,7 +5,7 @@
 //! imported catalog and the built-in one pass the same rules; `load` then runs the same checks
 //! on both. The rules, in the order they apply:
 //! 1. GCP: host-VM row + 8-GPU row of the same zone make the instance price; GPU rows priced
-//!    far below the other zones are repriced from the same pricing tier, or dropped ([`gcp`]).
+//!    far below the other zones are repriced from the same pricing tier, or dropped (`gcp.rs`).
 //! 2. A GPU name the catalog does not know (by id or alias) is dropped.
 //! 3. An instance whose GPU count is known to be wrong is fixed ([`INSTANCES`]); a count that is
 //!    not a size that is sold is dropped.
