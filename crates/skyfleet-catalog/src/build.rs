@@ -5,13 +5,9 @@ use crate::meta::{
     AcceleratorMeta, AcceleratorSources, BuiltinCatalog, Fix, FixAction, OfferEntry, OfferMeta,
     SiteMeta, SiteSources,
 };
-use crate::raw::{
-    AcceleratorsFile, OffersFile, RawAccelerator, RawFixAction, RawKind, RawOffer, RawSite,
-    SitesFile,
-};
-use serde::de::DeserializeOwned;
+use crate::raw::{CatalogFile, RawAccelerator, RawFixAction, RawKind, RawOffer, RawSite};
 use skyfleet_model::{
-    Accelerator, AcceleratorId, Catalog, Offer, OfferId, OfferKind, ProviderId, Site, SiteId,
+    Accelerator, AcceleratorId, Catalog, Date, Offer, OfferId, OfferKind, ProviderId, Site, SiteId,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,30 +15,38 @@ pub(crate) const SITES: &str = "sites.toml";
 pub(crate) const ACCELERATORS: &str = "accelerators.toml";
 pub(crate) const OFFERS: &str = "offers.toml";
 
+/// One catalog file: its name (for messages) and its text.
+#[derive(Debug, Clone, Copy)]
+pub struct CatalogText<'a> {
+    pub name: &'a str,
+    pub text: &'a str,
+}
+
 /// Collects problems for one file, finding each entry's line from its table header.
 struct Checker<'a> {
-    file: &'static str,
+    file: String,
     headers: Vec<usize>,
     problems: &'a mut Vec<Problem>,
 }
 
 impl<'a> Checker<'a> {
-    fn new(file: &'static str, text: &str, header: &str, problems: &'a mut Vec<Problem>) -> Self {
-        let headers = text
+    fn new(file: &CatalogText, header: &str, problems: &'a mut Vec<Problem>) -> Self {
+        let headers = file
+            .text
             .lines()
             .enumerate()
             .filter(|(_, l)| l.trim() == header)
             .map(|(i, _)| i + 1)
             .collect();
         Self {
-            file,
+            file: file.name.to_string(),
             headers,
             problems,
         }
     }
     fn push(&mut self, index: usize, entry: &str, field: &str, message: impl Into<String>) {
         self.problems.push(Problem {
-            file: self.file,
+            file: self.file.clone(),
             line: self.headers.get(index).copied(),
             entry: entry.to_string(),
             field: field.to_string(),
@@ -62,15 +66,16 @@ impl<'a> Checker<'a> {
     }
 }
 
-fn parse<T: DeserializeOwned>(file: &'static str, text: &str, out: &mut Vec<Problem>) -> Option<T> {
-    match toml::from_str(text) {
+fn parse(file: &CatalogText, out: &mut Vec<Problem>) -> Option<CatalogFile> {
+    match toml::from_str(file.text) {
         Ok(v) => Some(v),
         Err(e) => {
+            let text = file.text;
             let line = e
                 .span()
                 .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
             out.push(Problem {
-                file,
+                file: file.name.to_string(),
                 line,
                 entry: "(file)".into(),
                 field: String::new(),
@@ -81,7 +86,7 @@ fn parse<T: DeserializeOwned>(file: &'static str, text: &str, out: &mut Vec<Prob
     }
 }
 
-/// Parse and check the three catalog files, and build the catalog.
+/// Parse and check the three built-in catalog files, and build the catalog.
 ///
 /// Returns every problem found in all three files at once, each naming its file, entry and
 /// field. Does no I/O: the caller supplies the text.
@@ -90,32 +95,75 @@ pub fn load(
     accels_toml: &str,
     offers_toml: &str,
 ) -> Result<BuiltinCatalog, CatalogError> {
+    load_files(
+        &[
+            CatalogText {
+                name: SITES,
+                text: sites_toml,
+            },
+            CatalogText {
+                name: ACCELERATORS,
+                text: accels_toml,
+            },
+            CatalogText {
+                name: OFFERS,
+                text: offers_toml,
+            },
+        ],
+        None,
+    )
+}
+
+/// Parse and check catalog files, and build the catalog.
+///
+/// Every entry of `base` must be unique across its files. An `overlay` (a catalog given with
+/// `--catalog`) may add sites and accelerators or replace those of `base` with the same id; its
+/// offers, fixes and assumptions replace those of `base`. Every problem of every file is
+/// reported at once. Offers that fail a plausibility check are not errors: they are listed in
+/// [`BuiltinCatalog::warnings`].
+pub fn load_files(
+    base: &[CatalogText],
+    overlay: Option<CatalogText>,
+) -> Result<BuiltinCatalog, CatalogError> {
     let mut problems = Vec::new();
-    let sites: Option<SitesFile> = parse(SITES, sites_toml, &mut problems);
-    let accels: Option<AcceleratorsFile> = parse(ACCELERATORS, accels_toml, &mut problems);
-    let offers: Option<OffersFile> = parse(OFFERS, offers_toml, &mut problems);
+    let files: Vec<(CatalogText, Option<CatalogFile>, bool)> = base
+        .iter()
+        .map(|f| (*f, false))
+        .chain(overlay.map(|f| (f, true)))
+        .map(|(f, over)| {
+            let parsed = parse(&f, &mut problems);
+            (f, parsed, over)
+        })
+        .collect();
+    let all_parsed = files.iter().all(|(_, p, _)| p.is_some());
 
     let mut catalog = Catalog::default();
     let mut site_meta = BTreeMap::new();
     let mut accel_meta = BTreeMap::new();
-    if let Some(f) = &sites {
-        let mut c = Checker::new(SITES, sites_toml, "[[site]]", &mut problems);
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    for (file, parsed, over) in &files {
+        let Some(f) = parsed else { continue };
+        let mut c = Checker::new(file, "[[site]]", &mut problems);
+        let mut here = BTreeSet::new();
         for (i, s) in f.site.iter().enumerate() {
             check_site(&mut c, i, s);
             let id = SiteId::new(&s.id);
-            if catalog.sites.contains_key(&id) {
+            if !here.insert(id.clone()) || (!over && catalog.sites.contains_key(&id)) {
                 c.push(i, &s.id, "id", "duplicate site id");
                 continue;
             }
             catalog.sites.insert(id.clone(), site(s));
             site_meta.insert(id, site_meta_of(s));
         }
-    }
-    if let Some(f) = &accels {
-        let mut c = Checker::new(ACCELERATORS, accels_toml, "[[accelerator]]", &mut problems);
-        let mut names: BTreeMap<String, String> = BTreeMap::new();
+        let mut c = Checker::new(file, "[[accelerator]]", &mut problems);
+        let mut here = BTreeSet::new();
         for (i, a) in f.accelerator.iter().enumerate() {
             check_accelerator(&mut c, i, a);
+            let id = AcceleratorId::new(&a.id);
+            let replacing = *over && catalog.accelerators.contains_key(&id);
+            if replacing {
+                names.retain(|_, owner| owner != &a.id);
+            }
             for name in std::iter::once(&a.id).chain(&a.aliases) {
                 let key = name.to_ascii_lowercase();
                 match names.get(&key) {
@@ -130,31 +178,30 @@ pub fn load(
                     }
                 }
             }
-            let id = AcceleratorId::new(&a.id);
-            if catalog.accelerators.contains_key(&id) {
+            if !here.insert(id.clone()) || (!over && catalog.accelerators.contains_key(&id)) {
                 continue;
             }
             catalog.accelerators.insert(id.clone(), accelerator(a));
             accel_meta.insert(id, accel_meta_of(a));
         }
     }
+
+    // Offers, fixes and assumptions: the overlay's if it is given, else every base file's.
+    let has_overlay = files.iter().any(|(_, _, over)| *over);
     let mut entries = Vec::new();
     let mut fixes = Vec::new();
     let mut assumptions = BTreeMap::new();
-    if let Some(f) = offers {
-        let mut c = Checker::new(OFFERS, offers_toml, "[[offer]]", &mut problems);
-        let mut seen = BTreeSet::new();
+    let mut offer_lines = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (file, parsed, over) in &files {
+        let Some(f) = parsed else { continue };
+        if has_overlay != *over {
+            continue;
+        }
+        let mut c = Checker::new(file, "[[offer]]", &mut problems);
         for (i, o) in f.offer.iter().enumerate() {
             let id = offer_id(o);
-            check_offer(
-                &mut c,
-                i,
-                &id,
-                o,
-                &catalog,
-                sites.is_some(),
-                accels.is_some(),
-            );
+            let as_of = check_offer(&mut c, i, &id, o, &catalog, all_parsed);
             if !seen.insert(id.clone()) {
                 c.push(
                     i,
@@ -165,12 +212,13 @@ pub fn load(
                 continue;
             }
             if let Some(site) = catalog.sites.get(&SiteId::new(&o.site)) {
-                entries.push(offer_entry(id, site.provider.clone(), o));
+                entries.push(offer_entry(id, site.provider.clone(), o, as_of));
+                offer_lines.push((file.name.to_string(), c.headers.get(i).copied()));
             }
         }
-        let mut c = Checker::new(OFFERS, offers_toml, "[[fix]]", &mut problems);
+        let mut c = Checker::new(file, "[[fix]]", &mut problems);
         for (i, x) in f.fix.iter().enumerate() {
-            let entry = format!("fix #{}", i + 1);
+            let entry = format!("fix #{}", fixes.len() + 1);
             c.non_empty(i, &entry, "rows", &x.rows);
             c.non_empty(i, &entry, "reason", &x.reason);
             fixes.push(Fix {
@@ -182,7 +230,7 @@ pub fn load(
                 reason: x.reason.clone(),
             });
         }
-        assumptions = f.assumptions;
+        assumptions.extend(f.assumptions.clone());
     }
     if !problems.is_empty() {
         return Err(CatalogError::Invalid(problems));
@@ -191,6 +239,20 @@ pub fn load(
         .iter()
         .map(|e: &OfferEntry| e.offer.clone())
         .collect();
+    let reference = crate::Reference::new(&catalog.offers);
+    let warnings = entries
+        .iter()
+        .zip(&offer_lines)
+        .flat_map(|(e, (file, line))| {
+            reference.check(&e.offer).into_iter().map(|f| Problem {
+                file: file.clone(),
+                line: *line,
+                entry: e.offer.id.to_string(),
+                field: f.field.to_string(),
+                message: f.reason,
+            })
+        })
+        .collect();
     Ok(BuiltinCatalog {
         catalog,
         sites: site_meta,
@@ -198,6 +260,7 @@ pub fn load(
         offers: entries,
         fixes,
         assumptions,
+        warnings,
     })
 }
 
@@ -249,28 +312,37 @@ fn check_accelerator(c: &mut Checker, i: usize, a: &RawAccelerator) {
     let e = a.id.as_str();
     c.non_empty(i, e, "id", &a.id);
     c.range(i, e, "memory_gb", a.memory_gb, 1.0, 10_000.0);
-    c.range(i, e, "power_w", a.power_w, 1.0, 10_000.0);
+    c.range(i, e, "board_power_w", a.board_power_w, 1.0, 10_000.0);
+    c.range(
+        i,
+        e,
+        "node_power_w",
+        a.node_power_w,
+        a.board_power_w,
+        10_000.0,
+    );
     c.range(i, e, "train_rel", a.train_rel, 0.001, 100.0);
     c.range(i, e, "infer_rel", a.infer_rel, 0.001, 100.0);
     c.non_empty(i, e, "sources.memory_gb", &a.sources.memory_gb);
-    c.non_empty(i, e, "sources.power_w", &a.sources.power_w);
+    c.non_empty(i, e, "sources.board_power_w", &a.sources.board_power_w);
+    c.non_empty(i, e, "sources.node_power_w", &a.sources.node_power_w);
     c.non_empty(i, e, "sources.train_rel", &a.sources.train_rel);
     c.non_empty(i, e, "sources.infer_rel", &a.sources.infer_rel);
 }
 
+/// Checks one offer's fields; returns its `as_of` date if it is well-formed.
 fn check_offer(
     c: &mut Checker,
     i: usize,
     e: &str,
     o: &RawOffer,
     catalog: &Catalog,
-    sites_parsed: bool,
-    accels_parsed: bool,
-) {
-    if sites_parsed && !catalog.sites.contains_key(&SiteId::new(&o.site)) {
+    all_parsed: bool,
+) -> Option<Date> {
+    if all_parsed && !catalog.sites.contains_key(&SiteId::new(&o.site)) {
         c.push(i, e, "site", format!("unknown site {:?}", o.site));
     }
-    if accels_parsed
+    if all_parsed
         && !catalog
             .accelerators
             .contains_key(&AcceleratorId::new(&o.accelerator))
@@ -282,14 +354,15 @@ fn check_offer(
             format!("unknown accelerator {:?}", o.accelerator),
         );
     }
-    c.range(i, e, "usd_per_gpu_hour", o.usd_per_gpu_hour, 1e-6, 1000.0);
+    // Zero is well-formed; the plausibility check flags it (a warning, an error with --strict).
+    c.range(i, e, "usd_per_gpu_hour", o.usd_per_gpu_hour, 0.0, 1000.0);
     c.range(
         i,
         e,
         "instance_usd_per_hour",
         o.instance_usd_per_hour,
-        1e-6,
-        10_000.0,
+        0.0,
+        100_000.0,
     );
     if o.gpus_per_instance == 0 {
         c.push(i, e, "gpus_per_instance", "must be at least 1");
@@ -323,6 +396,13 @@ fn check_offer(
     }
     c.non_empty(i, e, "instance", &o.instance);
     c.non_empty(i, e, "source", &o.source);
+    match o.as_of.parse::<Date>() {
+        Ok(d) => Some(d),
+        Err(msg) => {
+            c.push(i, e, "as_of", msg);
+            None
+        }
+    }
 }
 
 fn kind(k: RawKind) -> OfferKind {
@@ -365,7 +445,7 @@ fn accelerator(a: &RawAccelerator) -> Accelerator {
     Accelerator {
         id: AcceleratorId::new(&a.id),
         memory_gb: a.memory_gb,
-        power_w: a.power_w,
+        power_w: a.node_power_w,
         train_rel: a.train_rel,
         infer_rel: a.infer_rel,
     }
@@ -375,16 +455,18 @@ fn accel_meta_of(a: &RawAccelerator) -> AcceleratorMeta {
     AcceleratorMeta {
         name: a.name.clone(),
         aliases: a.aliases.clone(),
+        board_power_w: a.board_power_w,
         sources: AcceleratorSources {
             memory_gb: a.sources.memory_gb.clone(),
-            power_w: a.sources.power_w.clone(),
+            board_power_w: a.sources.board_power_w.clone(),
+            node_power_w: a.sources.node_power_w.clone(),
             train_rel: a.sources.train_rel.clone(),
             infer_rel: a.sources.infer_rel.clone(),
         },
     }
 }
 
-fn offer_entry(id: String, provider: ProviderId, o: &RawOffer) -> OfferEntry {
+fn offer_entry(id: String, provider: ProviderId, o: &RawOffer, as_of: Option<Date>) -> OfferEntry {
     OfferEntry {
         offer: Offer {
             id: OfferId::new(id),
@@ -396,6 +478,8 @@ fn offer_entry(id: String, provider: ProviderId, o: &RawOffer) -> OfferEntry {
             gpus: vec![f64::from(o.limit_gpus)],
             interruption_rate: o.interruption_rate.unwrap_or(0.0),
             take_or_pay: false,
+            instance_gpus: o.gpus_per_instance,
+            as_of,
         },
         meta: OfferMeta {
             instance: o.instance.clone(),

@@ -5,8 +5,8 @@ use std::fmt;
 /// One problem in the catalog data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    /// `sites.toml`, `accelerators.toml` or `offers.toml`.
-    pub file: &'static str,
+    /// `sites.toml`, `accelerators.toml`, `offers.toml`, or the path of a catalog file.
+    pub file: String,
     /// The 1-based line of the entry's table header, when known.
     pub line: Option<usize>,
     /// The entry: a site id, an accelerator id, an offer id, or `fix #n`.

@@ -9,15 +9,18 @@
 //! no other I/O. See `docs/catalog.md` for the method.
 
 mod build;
+mod checks;
 mod error;
 mod footprint;
+pub mod import;
 mod meta;
 mod query;
 mod raw;
 mod single_job;
 mod sources;
 
-pub use build::load;
+pub use build::{load, load_files, CatalogText};
+pub use checks::{Finding, Reference, INSTANCE_SIZES, MIN_PEERS, PRICE_BAND};
 pub use error::{CatalogError, Problem};
 pub use footprint::{footprint_per_gpu_hour, Footprint};
 pub use meta::{
@@ -33,8 +36,14 @@ use std::sync::OnceLock;
 pub const SITES_TOML: &str = include_str!("../data/sites.toml");
 /// The embedded `accelerators.toml`.
 pub const ACCELERATORS_TOML: &str = include_str!("../data/accelerators.toml");
-/// The embedded `offers.toml`.
+/// The embedded `offers.toml`: `catalog import` of the SkyPilot-format price files in
+/// `../shared/data/prices` (docs/catalog.md gives the command; a test reruns it).
 pub const OFFERS_TOML: &str = include_str!("../data/offers.toml");
+/// The embedded `offers-oci.toml`: `catalog import` of Oracle's rows of skypilot-catalog's v8
+/// OCI price file, read at a fixed commit (docs/catalog.md).
+pub const OFFERS_OCI_TOML: &str = include_str!("../data/offers-oci.toml");
+/// The embedded `offers-pages.toml`: offers read from public price pages, each with its page.
+pub const OFFERS_PAGES_TOML: &str = include_str!("../data/offers-pages.toml");
 
 /// The built-in catalog, parsed and checked once.
 ///
@@ -42,7 +51,40 @@ pub const OFFERS_TOML: &str = include_str!("../data/offers.toml");
 pub fn builtin() -> &'static BuiltinCatalog {
     static CATALOG: OnceLock<BuiltinCatalog> = OnceLock::new();
     CATALOG.get_or_init(|| {
-        load(SITES_TOML, ACCELERATORS_TOML, OFFERS_TOML)
+        load_files(&builtin_files(), None)
             .unwrap_or_else(|e| panic!("the embedded catalog is broken: {e}"))
     })
+}
+
+/// The built-in files, for [`load_files`].
+pub fn builtin_files() -> [CatalogText<'static>; 5] {
+    [
+        CatalogText {
+            name: build::SITES,
+            text: SITES_TOML,
+        },
+        CatalogText {
+            name: build::ACCELERATORS,
+            text: ACCELERATORS_TOML,
+        },
+        CatalogText {
+            name: build::OFFERS,
+            text: OFFERS_TOML,
+        },
+        CatalogText {
+            name: "offers-oci.toml",
+            text: OFFERS_OCI_TOML,
+        },
+        CatalogText {
+            name: "offers-pages.toml",
+            text: OFFERS_PAGES_TOML,
+        },
+    ]
+}
+
+/// A catalog file (`--catalog FILE`) over the built-in sites and accelerators: the file's
+/// offers replace the built-in ones, its sites and accelerators are added (or replace those
+/// with the same id). See docs/catalog.md, "Your own catalog".
+pub fn load_over_builtin(name: &str, text: &str) -> Result<BuiltinCatalog, CatalogError> {
+    load_files(&builtin_files()[..2], Some(CatalogText { name, text }))
 }

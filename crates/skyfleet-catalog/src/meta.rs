@@ -24,7 +24,9 @@ pub struct SiteMeta {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AcceleratorSources {
     pub memory_gb: String,
-    pub power_w: String,
+    pub board_power_w: String,
+    /// How the node's power per GPU (`Accelerator::power_w`) was found.
+    pub node_power_w: String,
     pub train_rel: String,
     pub infer_rel: String,
 }
@@ -34,8 +36,11 @@ pub struct AcceleratorSources {
 pub struct AcceleratorMeta {
     /// The full product name.
     pub name: String,
-    /// Other names users type for it, matched case-insensitively.
+    /// Other names users type for it, matched case-insensitively. This list is the one table
+    /// that maps other tools' names (SkyPilot's `A100-80GB`, traces' `V100`) to catalog ids.
     pub aliases: Vec<String>,
+    /// The board's datasheet power, watts; `Accelerator::power_w` adds the host's share.
+    pub board_power_w: f64,
     pub sources: AcceleratorSources,
 }
 
@@ -97,9 +102,24 @@ pub struct BuiltinCatalog {
     pub fixes: Vec<Fix>,
     /// Assumptions that apply to many offers, by the field they govern.
     pub assumptions: BTreeMap<String, String>,
+    /// Offers that fail a plausibility check ([`crate::Reference::check`]), each with its file,
+    /// line and reason. The built-in catalog has none; a loaded catalog file may.
+    pub warnings: Vec<crate::Problem>,
 }
 
 impl BuiltinCatalog {
+    /// The oldest and the newest `as_of` date of the catalog's prices, if it has any offer.
+    pub fn as_of_range(&self) -> Option<(skyfleet_model::Date, skyfleet_model::Date)> {
+        let dates = self.offers.iter().filter_map(|e| e.offer.as_of);
+        let min = dates.clone().min()?;
+        Some((min, dates.max()?))
+    }
+
+    /// The reference the plausibility checks compare offers with: this catalog's offers.
+    pub fn reference(&self) -> crate::Reference {
+        crate::Reference::new(&self.catalog.offers)
+    }
+
     /// The accelerator a user's name refers to: its id or an alias, in any case.
     pub fn resolve_accelerator(&self, name: &str) -> Option<&AcceleratorId> {
         let name = name.trim();

@@ -42,3 +42,31 @@ impl BuiltinCatalog {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The benchmark job's gang of 8 is a whole number of instances on every offer it may use,
+    /// so its placement needs no rounding (`Offer::gpus_held_for`), and the fleet's offers carry
+    /// their instance sizes and dates for when placement rounds.
+    #[test]
+    fn the_single_job_needs_no_rounding_on_any_offer_it_may_use() {
+        let fleet = crate::builtin().single_job_fleet();
+        let job = &fleet.workloads[0];
+        let usable: Vec<_> = fleet
+            .offers
+            .iter()
+            .filter(|o| job.accelerators.contains(&o.accelerator))
+            .collect();
+        assert!(usable.len() > 10);
+        for o in usable {
+            assert_eq!(
+                o.gpus_held_for(8),
+                8,
+                "{} rents {} GPUs",
+                o.id,
+                o.instance_gpus
+            );
+            assert!(o.as_of.is_some(), "{}", o.id);
+        }
+    }
+}

@@ -9,17 +9,20 @@ pub struct SourceRow {
     /// A site id, an accelerator id or an offer id.
     pub entity: String,
     pub field: &'static str,
-    /// The figure, formatted.
-    pub value: String,
+    /// The figure.
+    pub value: f64,
     pub source: String,
+    /// For prices: the date the price was read.
+    pub as_of: Option<skyfleet_model::Date>,
 }
 
-fn row(entity: &str, field: &'static str, value: impl ToString, source: &str) -> SourceRow {
+fn row(entity: &str, field: &'static str, value: f64, source: &str) -> SourceRow {
     SourceRow {
         entity: entity.to_string(),
         field,
-        value: value.to_string(),
+        value,
         source: source.to_string(),
+        as_of: None,
     }
 }
 
@@ -48,7 +51,9 @@ impl BuiltinCatalog {
         for (id, a) in &self.catalog.accelerators {
             let (e, src) = (id.as_str(), &self.accelerators[id].sources);
             rows.push(row(e, "memory_gb", a.memory_gb, &src.memory_gb));
-            rows.push(row(e, "power_w", a.power_w, &src.power_w));
+            let board = self.accelerators[id].board_power_w;
+            rows.push(row(e, "board_power_w", board, &src.board_power_w));
+            rows.push(row(e, "node_power_w", a.power_w, &src.node_power_w));
             rows.push(row(e, "train_rel", a.train_rel, &src.train_rel));
             rows.push(row(e, "infer_rel", a.infer_rel, &src.infer_rel));
         }
@@ -61,7 +66,16 @@ impl BuiltinCatalog {
             } else {
                 format!("{}; {}", m.source, m.note)
             };
-            rows.push(row(e, "usd_per_gpu_hour", o.usd_per_gpu_hour, &price_src));
+            rows.push(SourceRow {
+                as_of: o.as_of,
+                ..row(e, "usd_per_gpu_hour", o.usd_per_gpu_hour, &price_src)
+            });
+            rows.push(row(
+                e,
+                "instance_gpus",
+                f64::from(o.instance_gpus),
+                &format!("{}: {}", m.source, m.instance),
+            ));
             rows.push(row(e, "limit_gpus", o.gpus[0], assumption("limit_gpus")));
             if o.kind == OfferKind::Spot {
                 rows.push(row(

@@ -7,6 +7,9 @@
 
 mod bench_cmd;
 mod catalog_cmd;
+mod catalog_diff;
+mod catalog_import;
+mod catalog_source;
 mod commit_cmd;
 mod commit_svg;
 mod format;
@@ -58,6 +61,8 @@ Examples:
   skyfleet serve --config examples/broker.toml      run the broker (SQLite, local executors)
   skyfleet submit examples/jobs/train-small.yaml    submit a job to it (SKYFLEET_TOKEN)
   skyfleet catalog --accelerator H100 --sort price  the cheapest H100 capacity in the catalog
+  skyfleet catalog import ../shared/data/prices/skypilot-v8-trimmed --as-of 2025-06-01 --out mine.toml
+  skyfleet --catalog mine.toml plan lab.toml        plan against your own prices
   skyfleet bench --workloads 100,1000               how placement time grows with size
 
 Exit status: 0 success, 1 runtime failure (I/O, solver, broker unreachable), 2 invalid input
@@ -67,6 +72,16 @@ struct Cli {
     /// Print no progress lines or notes on stderr (errors are still printed).
     #[arg(short, long, global = true)]
     quiet: bool,
+
+    /// Use this catalog file (docs/catalog.md) instead of the built-in catalog's offers: your
+    /// negotiated prices, or a `catalog import`. Default: $SKYFLEET_CATALOG, else built-in.
+    #[arg(long, global = true, value_name = "FILE")]
+    catalog: Option<std::path::PathBuf>,
+
+    /// Make plausibility warnings on offers (a $0 price, a price far from the median of its
+    /// accelerator, an instance size that is not sold, spot above on-demand) errors, exit 2.
+    #[arg(long, global = true)]
+    strict: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -80,7 +95,8 @@ enum Command {
     Simulate(simulate_cmd::SimulateArgs),
     /// Which contracts to sign: sizes optimised under uncertainty, compared with baselines.
     Commit(commit_cmd::CommitArgs),
-    /// List the built-in catalog's offers, the sources of its figures, or its data fixes.
+    /// List the catalog's offers, sites and accelerators, the sources of its figures, or its data
+    /// fixes; import a public price list; compare two catalogs.
     Catalog(catalog_cmd::CatalogArgs),
     /// Measure how placement time and memory grow with the size of the portfolio.
     Bench(bench_cmd::BenchArgs),
@@ -124,20 +140,8 @@ fn broker(r: Result<(), skyfleet_broker::cli::CliError>) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match &cli.command {
-        Command::Plan(args) => plan_cmd::run(args, cli.quiet),
-        Command::Simulate(args) => simulate_cmd::run(args, cli.quiet),
-        Command::Commit(args) => commit_cmd::run(args, cli.quiet),
-        Command::Catalog(args) => catalog_cmd::run(args),
-        Command::Bench(args) => bench_cmd::run(args, cli.quiet),
-        Command::BenchOne(args) => bench_cmd::run_one(args),
-        Command::Serve(args) => broker(skyfleet_broker::cli::serve(args)),
-        Command::Submit(args) => broker(skyfleet_broker::cli::submit(args)),
-        Command::Jobs(args) => broker(skyfleet_broker::cli::jobs(args)),
-        Command::Job(args) => broker(skyfleet_broker::cli::job(args)),
-        Command::Cancel(args) => broker(skyfleet_broker::cli::cancel(args)),
-        Command::Clusters(args) => broker(skyfleet_broker::cli::clusters(args)),
-    };
+    let result = catalog_source::init(cli.catalog.as_deref(), cli.strict, cli.quiet)
+        .and_then(|()| run(&cli));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.downcast_ref::<Invalid>().is_some() => {
@@ -148,6 +152,23 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Plan(args) => plan_cmd::run(args, cli.quiet),
+        Command::Simulate(args) => simulate_cmd::run(args, cli.quiet),
+        Command::Commit(args) => commit_cmd::run(args, cli.quiet),
+        Command::Catalog(args) => catalog_cmd::run(args, cli.quiet),
+        Command::Bench(args) => bench_cmd::run(args, cli.quiet),
+        Command::BenchOne(args) => bench_cmd::run_one(args),
+        Command::Serve(args) => broker(skyfleet_broker::cli::serve(args)),
+        Command::Submit(args) => broker(skyfleet_broker::cli::submit(args)),
+        Command::Jobs(args) => broker(skyfleet_broker::cli::jobs(args)),
+        Command::Job(args) => broker(skyfleet_broker::cli::job(args)),
+        Command::Cancel(args) => broker(skyfleet_broker::cli::cancel(args)),
+        Command::Clusters(args) => broker(skyfleet_broker::cli::clusters(args)),
     }
 }
 

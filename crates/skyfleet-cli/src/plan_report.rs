@@ -107,6 +107,11 @@ fn summary(fleet: &Fleet, file: &str, plan: &Plan) -> String {
             co2(t.kg_co2e.get())
         ),
     );
+    // The date of the prices used, and a warning when they are stale (issue 13).
+    let dates = fleet.offers.iter().filter_map(|o| o.as_of.as_ref());
+    if let Some(text) = crate::catalog_source::price_dates(dates, crate::catalog_source::today()) {
+        s += &line("prices", &text);
+    }
     s
 }
 

@@ -7,13 +7,23 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Run `skyfleet` with `args` from the workspace root (so paths like `examples/...` work).
+/// Run `skyfleet` with `args` from the workspace root (so paths like `examples/...` work), on
+/// the built-in catalog, with "today" fixed so that the age of prices in a report is too.
 fn skyfleet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_skyfleet"))
-        .args(args)
+    skyfleet_env(args, &[])
+}
+
+/// [`skyfleet`] with extra environment variables.
+fn skyfleet_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_skyfleet"));
+    cmd.args(args)
         .current_dir(workspace_root())
-        .output()
-        .expect("the skyfleet binary runs")
+        .env_remove("SKYFLEET_CATALOG")
+        .env("SKYFLEET_TODAY", "2026-12-04");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the skyfleet binary runs")
 }
 
 fn workspace_root() -> PathBuf {
@@ -325,6 +335,9 @@ fn mask_times_hides_wall_time_only() {
 
 #[path = "it/simulate.rs"]
 mod simulate;
+
+#[path = "it/catalog.rs"]
+mod catalog;
 
 /// `skyfleet commit` on the example: the table (a golden), the same bytes for the same seed,
 /// and the files `--out` promises.

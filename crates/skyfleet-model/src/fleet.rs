@@ -57,7 +57,8 @@ pub struct Site {
     pub grid_water_l_per_kwh: f64,
 }
 
-/// The footprint of one GPU-hour, at full board power.
+/// The footprint of one GPU-hour at full load, counting the node's power per GPU (the board plus
+/// its share of the host), see [`Accelerator::power_w`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Footprint {
     /// Facility energy: IT energy × PUE.
@@ -89,7 +90,11 @@ impl Site {
 pub struct Accelerator {
     pub id: AcceleratorId,
     pub memory_gb: f64,
-    /// Board power at full load, watts.
+    /// Power per GPU at the node at full load, watts: the board plus its share of the host (CPUs,
+    /// memory, NICs, fans, the node's share of the network switches), i.e. the IT power a GPU-hour
+    /// draws. Facility overhead (cooling, power conversion) is not in it; PUE adds that. The
+    /// catalog derives it from the board's datasheet power and measured node power
+    /// (docs/catalog.md, "Node power").
     pub power_w: f64,
     /// Training throughput relative to H100-SXM (1.0).
     pub train_rel: f64,
@@ -135,6 +140,12 @@ pub struct Offer {
     pub interruption_rate: f64,
     /// For contracts: paid whether used or not.
     pub take_or_pay: bool,
+    /// GPUs in one instance (VM or node) of this offer: capacity is rented in whole instances,
+    /// so a gang of `n` GPUs holds [`Offer::gpus_held_for`]`(n)`. 1 where any count can be had
+    /// (contracts, unless they say otherwise).
+    pub instance_gpus: u32,
+    /// The date the price was read from its source, if known (catalog and declared offers).
+    pub as_of: Option<crate::time::Date>,
 }
 
 impl Offer {
@@ -149,6 +160,33 @@ impl Offer {
         } else {
             0.0
         }
+    }
+    /// The GPUs a gang of `gang` GPUs holds on this offer: `gang` rounded up to whole instances
+    /// of [`Offer::instance_gpus`] GPUs (12 GPUs on 8-GPU instances hold 16). An
+    /// `instance_gpus` of 0 is treated as 1.
+    ///
+    /// ```
+    /// # use skyfleet_model::*;
+    /// let offer = Offer {
+    ///     id: OfferId::new("aws/us-east-1:H100:on_demand"),
+    ///     provider: ProviderId::new("aws"),
+    ///     site: SiteId::new("aws/us-east-1"),
+    ///     accelerator: AcceleratorId::new("H100"),
+    ///     kind: OfferKind::OnDemand,
+    ///     usd_per_gpu_hour: 6.88,
+    ///     gpus: vec![64.0],
+    ///     interruption_rate: 0.0,
+    ///     take_or_pay: false,
+    ///     instance_gpus: 8,
+    ///     as_of: None,
+    /// };
+    /// assert_eq!(offer.gpus_held_for(12), 16);
+    /// assert_eq!(offer.gpus_held_for(16), 16);
+    /// assert_eq!(offer.gpus_held_for(0), 0);
+    /// ```
+    pub fn gpus_held_for(&self, gang: u32) -> u32 {
+        let size = self.instance_gpus.max(1);
+        gang.div_ceil(size).saturating_mul(size)
     }
     /// The cost of one more GPU-hour used on this offer.
     pub fn marginal_usd_per_gpu_hour(&self) -> f64 {

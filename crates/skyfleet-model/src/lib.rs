@@ -12,6 +12,6 @@ pub mod units;
 
 pub use fleet::*;
 pub use ids::*;
-pub use parse::{parse_fleet, Diagnostic, FleetErrors};
-pub use time::{Horizon, YearMonth};
+pub use parse::{parse_fleet, parse_fleet_with_places, Diagnostic, FleetErrors, OfferPlace};
+pub use time::{Date, Horizon, YearMonth};
 pub use units::*;

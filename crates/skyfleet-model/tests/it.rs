@@ -45,6 +45,8 @@ fn cat_offer(site: &str, a: &str, kind: OfferKind, price: f64, limit: f64) -> Of
         gpus: vec![limit],
         interruption_rate: if kind == OfferKind::Spot { 0.1 } else { 0.0 },
         take_or_pay: false,
+        instance_gpus: 1,
+        as_of: None,
     }
 }
 
@@ -754,4 +756,44 @@ fn the_frontier_lab_example_parses() {
     );
     assert_eq!(f.workloads.len(), 10);
     assert_eq!(f.policy.max_provider_share, Some(0.7));
+}
+
+/// A declared offer's instance size and price date reach the `Offer`; its place is returned.
+#[test]
+fn declared_offer_instance_size_as_of_and_place() {
+    let src = with_head(
+        "\n[[offer]]\nsite = \"gcp/us-central1\"\naccelerator = \"H100\"\nkind = \"on_demand\"\n\
+         usd_per_gpu_hour = 2.5\nmax_gpus = 64\ninstance_gpus = 8\nas_of = \"2026-11-30\"\n",
+    );
+    let (fleet, places) = parse_fleet_with_places(&src, "lab.toml", &catalog()).unwrap();
+    let o = fleet.offers.last().unwrap();
+    assert_eq!(o.instance_gpus, 8);
+    assert_eq!(o.as_of, Some(Date::new(2026, 11, 30).unwrap()));
+    assert_eq!(o.gpus_held_for(12), 16);
+    assert_eq!(places.len(), 1);
+    assert_eq!(places[0].offer, o.id);
+    assert_eq!((places[0].line, places[0].path.as_str()), (5, "offer[0]"));
+
+    let bad = src.replace("2026-11-30", "2026-11-31");
+    one(&bad, 12, "offer[0].as_of", "YYYY-MM-DD");
+    let bad = src.replace("instance_gpus = 8", "instance_gpus = 0");
+    one(&bad, 11, "offer[0].instance_gpus", "from 1 to 4096");
+}
+
+/// Without `instance_gpus` an offer rents single GPUs: nothing is rounded.
+#[test]
+fn gpus_held_rounds_up_to_whole_instances_only() {
+    let mut o = cat_offer("gcp/us-central1", "H100", OfferKind::OnDemand, 3.0, 64.0);
+    for (size, gang, held) in [
+        (1, 12, 12),
+        (8, 12, 16),
+        (8, 8, 8),
+        (8, 1, 8),
+        (4, 72, 72),
+        (72, 73, 144),
+        (0, 5, 5),
+    ] {
+        o.instance_gpus = size;
+        assert_eq!(o.gpus_held_for(gang), held, "size {size} gang {gang}");
+    }
 }

@@ -186,6 +186,8 @@ pub fn portfolio(shape: Shape) -> (Fleet, Vec<Workload>, Policy) {
             gpus,
             interruption_rate: interruption,
             take_or_pay: kind == OfferKind::Contract,
+            instance_gpus: 1,
+            as_of: None,
         });
     }
     // Size demand against capacity in reference GPU-hours.

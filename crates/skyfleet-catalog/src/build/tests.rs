@@ -24,12 +24,14 @@ id = "H100"
 name = "NVIDIA H100"
 aliases = ["H100-SXM"]
 memory_gb = 80.0
-power_w = 700.0
+board_power_w = 700.0
+node_power_w = 889.0
 train_rel = 1.0
 infer_rel = 1.0
 [accelerator.sources]
 memory_gb = "a"
-power_w = "b"
+board_power_w = "b"
+node_power_w = "b2"
 train_rel = "c"
 infer_rel = "d"
 "#;
@@ -46,6 +48,7 @@ instance_usd_per_hour = 24.0
 limit_gpus = 32
 interruption_rate = 0.1
 source = "prices/aws"
+as_of = "2025-06-01"
 
 [[fix]]
 action = "dropped"
@@ -67,6 +70,115 @@ fn a_good_catalog_loads() {
     assert!(!o.take_or_pay);
     assert_eq!(c.fixes.len(), 1);
     assert_eq!(c.resolve_accelerator("h100-sxm").unwrap().as_str(), "H100");
+    assert_eq!(o.instance_gpus, 8);
+    assert_eq!(o.as_of.unwrap().to_string(), "2025-06-01");
+    // The model's power is the node's power per GPU, not the board's.
+    assert_eq!(c.catalog.accelerators[&o.accelerator].power_w, 889.0);
+    assert_eq!(c.accelerators[&o.accelerator].board_power_w, 700.0);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+#[test]
+fn a_bad_as_of_and_a_node_below_its_board_are_reported() {
+    let offers = OFFER.replace("as_of = \"2025-06-01\"", "as_of = \"2025-06-31\"");
+    let p = problems(SITE, ACCEL, &offers);
+    assert_eq!(
+        (p[0].field.as_str(), p[0].line),
+        ("as_of", Some(2)),
+        "{p:?}"
+    );
+    let accels = ACCEL.replace("node_power_w = 889.0", "node_power_w = 600.0");
+    let p = problems(SITE, &accels, OFFER);
+    assert_eq!(p[0].field, "node_power_w", "{p:?}");
+}
+
+#[test]
+fn an_implausible_offer_is_a_warning_with_its_file_and_line() {
+    // A 12-GPU instance is not sold: the catalog loads, with one warning at the offer's line.
+    let offers = OFFER
+        .replace("gpus_per_instance = 8", "gpus_per_instance = 12")
+        .replace(
+            "instance_usd_per_hour = 24.0",
+            "instance_usd_per_hour = 36.0",
+        );
+    let c = load(SITE, ACCEL, &offers).unwrap();
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    let w = &c.warnings[0];
+    assert_eq!((w.file.as_str(), w.line), ("offers.toml", Some(2)));
+    assert_eq!(w.field, "instance_gpus");
+    // A $0 offer loads too, and is flagged.
+    let free = OFFER
+        .replace("usd_per_gpu_hour = 3.0", "usd_per_gpu_hour = 0.0")
+        .replace(
+            "instance_usd_per_hour = 24.0",
+            "instance_usd_per_hour = 0.0",
+        );
+    let c = load(SITE, ACCEL, &free).unwrap();
+    assert!(
+        c.warnings.iter().any(|w| w.message.contains("$0")),
+        "{:?}",
+        c.warnings
+    );
+}
+
+#[test]
+fn an_overlay_replaces_offers_and_may_replace_a_site() {
+    let files = [
+        CatalogText {
+            name: "sites.toml",
+            text: SITE,
+        },
+        CatalogText {
+            name: "accelerators.toml",
+            text: ACCEL,
+        },
+        CatalogText {
+            name: "offers.toml",
+            text: OFFER,
+        },
+    ];
+    let mine = format!(
+        "{}{}",
+        SITE.replace("pue = 1.15", "pue = 1.3"),
+        OFFER
+            .replace("usd_per_gpu_hour = 3.0", "usd_per_gpu_hour = 2.5")
+            .replace(
+                "instance_usd_per_hour = 24.0",
+                "instance_usd_per_hour = 20.0"
+            )
+            .replace(
+                "[[fix]]\naction = \"dropped\"\nrows = \"some row\"\nreason = \"broken\"\n",
+                ""
+            )
+    );
+    let c = load_files(
+        &files[..2],
+        Some(CatalogText {
+            name: "mine.toml",
+            text: &mine,
+        }),
+    )
+    .unwrap();
+    assert_eq!(c.catalog.offers.len(), 1);
+    assert_eq!(c.catalog.offers[0].usd_per_gpu_hour, 2.5);
+    assert_eq!(c.catalog.sites[&SiteId::new("aws/us-east-1")].pue, 1.3);
+    assert!(c.fixes.is_empty());
+    // Without the overlay flag, the same site twice is a duplicate.
+    let twice = [
+        files[0],
+        CatalogText {
+            name: "mine.toml",
+            text: &mine,
+        },
+        files[1],
+    ];
+    let e = load_files(&twice, None).unwrap_err();
+    assert!(
+        e.problems()
+            .iter()
+            .any(|p| p.message.contains("duplicate site")),
+        "{e}"
+    );
 }
 
 #[test]
@@ -106,7 +218,10 @@ fn every_problem_in_every_file_is_listed_at_once() {
         .replace("accelerator = \"H100\"", "accelerator = \"H999\"")
         .replace("interruption_rate = 0.1\n", "");
     let p = problems(&sites, &accels, &offers);
-    let fields: Vec<_> = p.iter().map(|p| (p.file, p.field.as_str())).collect();
+    let fields: Vec<_> = p
+        .iter()
+        .map(|p| (p.file.as_str(), p.field.as_str()))
+        .collect();
     assert!(
         fields.contains(&("sites.toml", "sources.pue")),
         "{fields:?}"

@@ -180,6 +180,8 @@ fn contract(c: &RawContract, h: Horizon, known: &Known<'_>) -> Option<Offer> {
         gpus: h.months_iter().map(|(_, m)| ramp_gpus(c, m)).collect(),
         interruption_rate: 0.0,
         take_or_pay: c.take_or_pay,
+        instance_gpus: 1,
+        as_of: None,
     })
 }
 
@@ -234,6 +236,8 @@ fn offer(o: &RawOffer, h: Horizon, known: &Known<'_>) -> Option<Offer> {
         gpus: vec![o.max_gpus?; h.len()],
         interruption_rate: o.interruption_rate.as_ref().map_or(0.0, |r| r.v),
         take_or_pay: false,
+        instance_gpus: o.instance_gpus.as_ref().map_or(1, |n| n.v as u32),
+        as_of: o.as_of.as_ref().map(|d| d.v),
     })
 }
 

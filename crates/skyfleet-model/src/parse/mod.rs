@@ -84,6 +84,29 @@ pub fn fmt_diagnostics(diags: &[Diagnostic], f: &mut fmt::Formatter<'_>) -> fmt:
 ///     expected one of: months, start");
 /// ```
 pub fn parse_fleet(src: &str, file: &str, catalog: &Catalog) -> Result<Fleet, FleetErrors> {
+    parse_fleet_with_places(src, file, catalog).map(|(fleet, _)| fleet)
+}
+
+/// Where a declared `[[offer]]` of a fleet file is, for checks that run on the built fleet
+/// (the catalog's plausibility checks): its offer id and the place of its table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferPlace {
+    pub offer: crate::OfferId,
+    pub file: String,
+    /// 1-based.
+    pub line: usize,
+    /// 1-based, in characters.
+    pub column: usize,
+    /// `offer[i]`.
+    pub path: String,
+}
+
+/// [`parse_fleet`], with the place of each declared `[[offer]]` in file order.
+pub fn parse_fleet_with_places(
+    src: &str,
+    file: &str,
+    catalog: &Catalog,
+) -> Result<(Fleet, Vec<OfferPlace>), FleetErrors> {
     let ctx = span::Ctx::new(src, file);
     let Some(doc) = ctx.parse_toml() else {
         return Err(FleetErrors(ctx.into_diagnostics()));
@@ -101,8 +124,22 @@ pub fn parse_fleet(src: &str, file: &str, catalog: &Catalog) -> Result<Fleet, Fl
             validate_workloads::check_gangs(&ctx, &raw, fleet);
         }
     }
+    let places = raw
+        .offers
+        .iter()
+        .filter_map(|o| {
+            let (id, _) = build::offer_id(o)?;
+            Some(OfferPlace {
+                offer: crate::OfferId::new(id),
+                file: file.to_string(),
+                line: o.at.line,
+                column: o.at.column,
+                path: o.at.path.clone(),
+            })
+        })
+        .collect();
     match fleet {
-        Some(fleet) if ctx.error_count() == 0 => Ok(fleet),
+        Some(fleet) if ctx.error_count() == 0 => Ok((fleet, places)),
         _ => Err(FleetErrors(ctx.into_diagnostics())),
     }
 }

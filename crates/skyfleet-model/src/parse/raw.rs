@@ -92,6 +92,8 @@ pub(crate) struct RawOffer {
     pub usd_per_gpu_hour: Option<f64>,
     pub max_gpus: Option<f64>,
     pub interruption_rate: Option<At<f64>>,
+    pub instance_gpus: Option<At<i64>>,
+    pub as_of: Option<At<crate::Date>>,
 }
 
 /// What every workload has.
@@ -288,6 +290,8 @@ fn read_offer(t: &Reader<'_, '_>) -> RawOffer {
         usd_per_gpu_hour: t.f64("usd_per_gpu_hour", true, NON_NEG).map(|x| x.v),
         max_gpus: t.f64("max_gpus", true, NON_NEG).map(|x| x.v),
         interruption_rate: t.f64("interruption_rate", false, NON_NEG),
+        instance_gpus: t.int("instance_gpus", false, 1, 4096),
+        as_of: t.date("as_of", false),
     }
 }
 

@@ -193,6 +193,20 @@ impl<'c, 'i> Reader<'c, 'i> {
         }
     }
 
+    /// A date written as "YYYY-MM-DD".
+    pub fn date(&self, key: &'static str, required: bool) -> Option<At<crate::Date>> {
+        let s = self.get(key, required, "a date as \"YYYY-MM-DD\"", |v| {
+            v.as_str().map(str::to_string)
+        })?;
+        match s.v.parse::<crate::Date>() {
+            Ok(d) => Some(At { v: d, at: s.at }),
+            Err(e) => {
+                self.ctx.error(&s.at, e);
+                None
+            }
+        }
+    }
+
     /// An array of strings; each element carries its own place (`key[i]`).
     pub fn str_list(&self, key: &'static str, required: bool) -> Option<Vec<At<String>>> {
         let what = "an array of strings";

@@ -97,6 +97,8 @@ pub fn offer(site: &Site, acc: &str, kind: OfferKind, usd: f64, gpus: Vec<f64>) 
         gpus,
         interruption_rate: 0.0,
         take_or_pay: kind == OfferKind::Contract,
+        instance_gpus: 1,
+        as_of: None,
     }
 }
 

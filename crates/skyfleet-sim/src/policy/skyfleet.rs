@@ -92,6 +92,8 @@ impl Policy for Skyfleet {
                         gpus: vec![room as f64],
                         interruption_rate: 0.0,
                         take_or_pay: info.take_or_pay,
+                        instance_gpus: 1,
+                        as_of: None,
                     };
                     (o, offer)
                 })

@@ -37,6 +37,8 @@ fn offer(id: &str, site: &str, kind: OfferKind, gpus: &[f64]) -> Offer {
         gpus: gpus.to_vec(),
         interruption_rate: if kind == OfferKind::Spot { 0.1 } else { 0.0 },
         take_or_pay: kind == OfferKind::Contract,
+        instance_gpus: 1,
+        as_of: None,
     }
 }
 

@@ -31,6 +31,8 @@ fn offer(provider: &str, kind: OfferKind, usd: f64, gpus: f64, months: usize) ->
         gpus: vec![gpus; months],
         interruption_rate: 0.0,
         take_or_pay: kind == OfferKind::Contract,
+        instance_gpus: 1,
+        as_of: None,
     }
 }
 
