@@ -483,12 +483,13 @@ fn plan_check(check: &Result<skyfleet_commit::check::PlanCheck, String>) -> Stri
     ]);
     out.push_str(&t.render(2));
     out.push_str(&format!(
-        "  plan's spend is {} of commit's (plan's own gap to its bound {}); commit aggregates gangs, accelerators and per-service N+1 (docs/commit.md)\n",
+        "  plan's spend is {} commit's (plan's own gap to its bound {}); commit aggregates gangs, accelerators and per-service N+1 (docs/commit.md)\n",
         if c.spend_difference >= 0.0 {
             format!("{} above", pct(c.spend_difference))
         } else {
             format!("{} below", pct(-c.spend_difference))
-        },
+        }
+        ,
         pct(c.plan_gap)
     ));
     out

@@ -165,6 +165,16 @@ pub struct Model {
     /// Per option and delay.
     pub coef: Vec<Vec<Coef>>,
     pub market: Vec<MarketUnit>,
+    /// Per market unit: price and footprint per reference GPU-hour (its cost is the price times
+    /// the multiplier, plus the footprint), and its capacity per month before availability and
+    /// outages, `[t * market + i]`, reference GPU-hours.
+    pub market_price: Vec<f64>,
+    pub market_footprint: Vec<f64>,
+    pub market_cap: Vec<f64>,
+    /// Per market unit: GPU-hours per reference GPU-hour (1 / rel), and the first node it
+    /// may serve per month, `[t * market + i]`.
+    pub market_inv_rel: Vec<f64>,
+    pub market_first: Vec<u8>,
     pub delays: Vec<DelayDist>,
     /// Outage per provider index: (monthly probability, share of the month lost).
     pub outage: Vec<Option<(f64, f64)>>,
@@ -410,14 +420,46 @@ impl Model {
             contract_after_usd: Vec::new(),
             candidates,
             coef: Vec::new(),
+            market_price: market.iter().map(|m| m.usd_per_gpu_hour / m.rel).collect(),
+            market_footprint: market
+                .iter()
+                .map(|m| m.footprint_usd_per_gpu_hour / m.rel)
+                .collect(),
+            market_cap: (0..months)
+                .flat_map(|t| market.iter().map(move |m| (t, m)))
+                .map(|(t, m)| m.gpus[t] * fleet.horizon.hours(t) * m.rel)
+                .collect(),
+            market_inv_rel: market.iter().map(|m| 1.0 / m.rel).collect(),
+            market_first: Vec::new(),
             market,
             delays,
             outage,
             after_horizon: true,
             spec,
         };
+        model.market_first = (0..months)
+            .flat_map(|t| (0..model.market.len()).map(move |i| (t, i)))
+            .map(|(t, i)| {
+                let m = &model.market[i];
+                if m.kind == OfferKind::Spot {
+                    SPOT_OK as u8
+                } else {
+                    model.first_node(t, m.group, m.provider) as u8
+                }
+            })
+            .collect();
         model.price_money(fleet);
         model
+    }
+
+    /// The most restricted node a non-spot unit of `provider` in group `g` may serve in month
+    /// `t`: the group's backup, unless it is the designated provider there.
+    pub fn first_node(&self, t: usize, g: usize, provider: usize) -> usize {
+        if self.designated[t][g] == Some(provider) {
+            group_firm(g)
+        } else {
+            backup(g)
+        }
     }
 
     /// The same model with money counted over the horizon only and undiscounted: the terms

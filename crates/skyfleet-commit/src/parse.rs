@@ -53,8 +53,8 @@ const DRIFT: Num = Num {
 /// let err = skyfleet_commit::parse_commit(src, "lab.toml", &fleet).unwrap_err();
 /// assert_eq!(err.to_string(), "\
 /// lab.toml:6:1: uncertainty.lamda: unknown field `lamda`; did you mean `lambda`? expected one of: \
-/// alpha, delay, demand, lambda, on_demand, outage, revenue_usd_per_ref_gpu_hour, spot, \
-/// unmet_usd_per_ref_gpu_hour
+/// alpha, delay, demand, discount_rate, lambda, on_demand, outage, revenue_usd_per_ref_gpu_hour, \
+/// spot, terminal_usd_per_ref_gpu_hour, unmet_usd_per_ref_gpu_hour
 /// lab.toml:9:14: uncertainty.demand.training.volatility: expected a monthly volatility in [0, 2] \
 /// (finite), found -0.1");
 /// ```

@@ -148,10 +148,21 @@ pub struct Workspace {
     pub scenario: Scenario,
     /// Committed units in order of use cost (fixed), built on first use.
     committed: Vec<Tag>,
-    /// Market units by cost, kept from month to month (prices move little in a month).
-    order: Vec<u32>,
+    /// Use cost of each committed unit, in `committed` order.
+    committed_cost: Vec<f64>,
+    /// Market units of each kind (on-demand, spot, other) by cost, kept from month to month:
+    /// one multiplier moves a kind's prices together, so each stays nearly sorted.
+    lists: [Vec<u32>; 3],
     cost: Vec<f64>,
     cap: Vec<f64>,
+}
+
+fn kind_index(k: OfferKind) -> usize {
+    match k {
+        OfferKind::OnDemand => 0,
+        OfferKind::Spot => 1,
+        OfferKind::Contract => 2,
+    }
 }
 
 /// The state of one month's greedy pass.
@@ -192,15 +203,6 @@ impl Month {
     }
 }
 
-/// The most restricted node a non-spot unit of `provider` in group `g` may serve in month `t`.
-fn first_node(model: &Model, t: usize, g: usize, provider: usize) -> usize {
-    if model.designated[t][g] == Some(provider) {
-        crate::model::group_firm(g)
-    } else {
-        crate::model::backup(g)
-    }
-}
-
 /// One portfolio in one scenario (already drawn into `ws.scenario`).
 pub fn evaluate_scenario(
     model: &Model,
@@ -223,10 +225,14 @@ pub fn evaluate_scenario(
             )
             .collect();
         tags.sort_by(|a, b| a.0.total_cmp(&b.0));
+        ws.committed_cost = tags.iter().map(|(c, _)| *c).collect();
         ws.committed = tags.into_iter().map(|(_, t)| t).collect();
     }
-    if ws.order.len() != model.market.len() {
-        ws.order = (0..model.market.len() as u32).collect();
+    if ws.cost.len() != model.market.len() {
+        ws.lists = Default::default();
+        for (i, m) in model.market.iter().enumerate() {
+            ws.lists[kind_index(m.kind)].push(i as u32);
+        }
         ws.cost = vec![0.0; model.market.len()];
         ws.cap = vec![0.0; model.market.len()];
     }
@@ -269,34 +275,55 @@ pub fn evaluate_scenario(
         st.hub_last.fill(0.0);
 
         // Market units by this month's cost: insertion sort from last month's order.
-        for (i, m) in model.market.iter().enumerate() {
-            let (mult, avail) = match m.kind {
-                OfferKind::OnDemand => (sc.od_mult[t], sc.od_avail[t]),
-                OfferKind::Spot => (sc.spot_mult[t], sc.spot_avail[t]),
-                OfferKind::Contract => (1.0, 1.0),
-            };
-            ws.cost[i] = (m.usd_per_gpu_hour * mult + m.footprint_usd_per_gpu_hour) / m.rel;
-            ws.cap[i] = m.gpus[t] * avail * h * m.rel * (1.0 - lost[m.provider]);
+        let nm = model.market.len();
+        let caps = &model.market_cap[t * nm..(t + 1) * nm];
+        let mults = [sc.od_mult[t], sc.spot_mult[t], 1.0];
+        let avails = [sc.od_avail[t], sc.spot_avail[t], 1.0];
+        for (k, list) in ws.lists.iter_mut().enumerate() {
+            for &i in list.iter() {
+                let i = i as usize;
+                ws.cost[i] = model.market_price[i] * mults[k] + model.market_footprint[i];
+                ws.cap[i] = caps[i] * avails[k] * (1.0 - lost[model.market[i].provider]);
+            }
+            insertion_sort(list, &ws.cost);
         }
-        insertion_sort(&mut ws.order, &ws.cost);
 
         let (mut committed_cap, mut market_used) = (0.0, 0.0);
         let mut stranded_h = 0.0;
-        let mut mi = 0; // next market unit in order
+        let mut heads = [0usize; 3];
+        let mut market_open = true;
+        let mut price_take = [0.0; 3];
+        let mut fp_take = 0.0;
         let mut ci = 0; // next committed unit
         loop {
+            // The cheapest next unit: committed first on a tie, then by kind.
+            let mut pick: Option<usize> = None; // None: committed
+            let mut best = f64::INFINITY;
+            let have_c = ci < ws.committed.len();
+            if have_c {
+                best = ws.committed_cost[ci];
+            }
+            if market_open {
+                for (k, (list, head)) in ws.lists.iter().zip(&heads).enumerate() {
+                    if let Some(&i) = list.get(*head) {
+                        let c = ws.cost[i as usize];
+                        if c < best {
+                            best = c;
+                            pick = Some(k);
+                        }
+                    }
+                }
+            }
+            let take_committed = pick.is_none();
+            if take_committed && !have_c {
+                break;
+            }
             let next_c = ws.committed.get(ci).copied();
-            let next_m = ws.order.get(mi).map(|&i| i as usize);
-            let c_cost = next_c.map(|tag| match tag {
-                Tag::Contract(i) => model.contracts[i].use_cost,
-                Tag::Candidate(j) => model.candidates[j].use_cost,
+            let next_m = pick.map(|k| {
+                let i = ws.lists[k][heads[k]] as usize;
+                heads[k] += 1;
+                i
             });
-            let take_committed = match (c_cost, next_m) {
-                (None, None) => break,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (Some(cc), Some(m)) => cc <= ws.cost[m],
-            };
             if take_committed {
                 ci += 1;
                 let tag = next_c.unwrap();
@@ -333,7 +360,7 @@ pub fn evaluate_scenario(
                 if model.allowed[unit.group] && unit.use_cost < penalty && st.open > 0 {
                     let room = st.hub_room[unit.hub];
                     let avail = cap.min(room);
-                    let first = first_node(model, t, unit.group, unit.provider);
+                    let first = model.first_node(t, unit.group, unit.provider);
                     take = st.serve(first, avail, unit.use_cost);
                     if take > 0.0 {
                         st.hub_room[unit.hub] = room - take;
@@ -355,35 +382,32 @@ pub fn evaluate_scenario(
                 out.stranded_usd += stranded * price * disc;
             } else {
                 let i = next_m.unwrap();
-                mi += 1;
                 if st.open == 0 || ws.cost[i] >= penalty {
                     // Every node is full, or the rest cost more than going without.
-                    mi = ws.order.len();
+                    market_open = false;
                     continue;
                 }
-                let m = &model.market[i];
                 let cap = ws.cap[i];
                 if cap <= 0.0 {
                     continue;
                 }
-                let first = if m.kind == OfferKind::Spot {
-                    SPOT_OK
-                } else {
-                    first_node(model, t, m.group, m.provider)
-                };
+                let first = model.market_first[t * nm + i] as usize;
                 let take = st.serve(first, cap, ws.cost[i]);
                 if take > 0.0 {
-                    let gpu_hours = take / m.rel;
-                    out.market_usd +=
-                        gpu_hours * m.usd_per_gpu_hour * mult_of(sc, m.kind, t) * disc;
-                    out.footprint_usd += gpu_hours * m.footprint_usd_per_gpu_hour * disc;
+                    // Money in the month's sums, multiplied out once at the end of it.
+                    let k = pick.unwrap();
+                    price_take[k] += take * model.market_price[i];
+                    fp_take += take * model.market_footprint[i];
                     market_used += take;
                     if let Some(pr) = wants.providers.as_deref_mut() {
-                        pr[m.provider] += gpu_hours;
+                        pr[model.market[i].provider] += take * model.market_inv_rel[i];
                     }
                 }
             }
         }
+        out.market_usd +=
+            (price_take[0] * mults[0] + price_take[1] * mults[1] + price_take[2]) * disc;
+        out.footprint_usd += fp_take * disc;
         let mut unmet = 0.0;
         let mut short = 0.0;
         for k in 0..NODES {
@@ -424,7 +448,7 @@ pub fn evaluate_scenario(
                 if per_gpu <= 0.0 {
                     continue;
                 }
-                let top = pi[first_node(model, t, c.group, c.provider)];
+                let top = pi[model.first_node(t, c.group, c.provider)];
                 let hub = if st.hub_full[c.hub] {
                     (top - st.hub_last[c.hub]).max(0.0)
                 } else {
@@ -463,14 +487,6 @@ pub fn evaluate_scenario(
     out.spend = out.committed_usd + out.market_usd + out.footprint_usd;
     out.cost = out.spend + out.penalty_usd - out.terminal_usd;
     out
-}
-
-fn mult_of(sc: &Scenario, kind: OfferKind, t: usize) -> f64 {
-    match kind {
-        OfferKind::OnDemand => sc.od_mult[t],
-        OfferKind::Spot => sc.spot_mult[t],
-        OfferKind::Contract => 1.0,
-    }
 }
 
 /// Sort `order` by `(cost, index)`: linear when it is nearly sorted already.

@@ -638,3 +638,130 @@ fn out_of_sample_figures_have_intervals_and_an_unstable_choice_is_flagged() {
         "ten scenarios should not agree"
     );
 }
+
+/// Regressions of the parser: `scenarios = []` is an error (it used to make the class certain
+/// silently), a duplicate id is reported where it is written (it was 1:1), a series of the wrong
+/// length does not also draw a "weights must sum to 1" (it did), and the new fields are checked.
+#[test]
+fn parse_regressions_empty_scenarios_duplicate_ids_and_weights() {
+    let src = r#"[horizon]
+start = "2027-01"
+months = 2
+
+[uncertainty.demand.training]
+scenarios = []
+
+[uncertainty.demand.batch]
+scenarios = [{ weight = 0.5, series = [1.0, 1.0] }, { weight = 0.5, series = [1.0] }]
+
+[[candidate]]
+id = "c"
+site = "aws/us-east-1"
+accelerator = "H100"
+start = "2027-01"
+term_months = 12
+max_gpus = 10
+ramp = [{ after_months = 0, share = 1.0 }]
+tiers = [{ min_gpus = 0, usd_per_gpu_hour = 2.0 }]
+
+[[candidate]]
+id = "c"
+site = "aws/us-east-1"
+accelerator = "H100"
+start = ["2027-01", "2027-02"]
+term_months = 12
+max_gpus = 10
+ramp = [{ after_months = 0, share = 1.0 }]
+tiers = [{ min_gpus = 0, usd_per_gpu_hour = 2.0 }]
+
+[[candidate]]
+id = "d"
+site = "aws/us-east-1"
+accelerator = "H100"
+start = "2027-01"
+term_months = 12
+max_gpus = 10
+block_gpus = 16
+tier_kind = "incrementl"
+ramp = [{ after_months = 0, share = 1.0 }]
+tiers = [{ min_gpus = 0, usd_per_gpu_hour = 2.0 }]
+"#;
+    let catalog = &skyfleet_catalog::builtin().catalog;
+    let fleet = parse_fleet(src, "f.toml", catalog).unwrap();
+    let err = parse_commit(src, "f.toml", &fleet).unwrap_err().to_string();
+    println!("{err}");
+    assert!(
+        err.contains(
+            "f.toml:6:13: uncertainty.demand.training.scenarios: expected at least one scenario"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("expected 2 multipliers, one per horizon month, found 1"),
+        "{err}"
+    );
+    assert!(!err.contains("must sum to 1"), "{err}");
+    assert!(
+        err.contains("f.toml:22:6: candidate[1].id: candidate id `c` is already used"),
+        "{err}"
+    );
+    assert!(err.contains("candidate[2].tier_kind: expected \"all_units\" or \"incremental\", found `incrementl` (did you mean `incremental`?)"), "{err}");
+    assert!(
+        err.contains("candidate[2].block_gpus: a block of 16 GPUs is more than max_gpus = 10"),
+        "{err}"
+    );
+}
+
+/// Incremental tiers, whole blocks and a start chosen among several: the answer is signable
+/// (whole blocks, one start) and takes the start when demand arrives.
+#[test]
+fn blocks_incremental_tiers_and_the_start_month_are_decisions() {
+    let src = r#"name = "late"
+[horizon]
+start = "2027-01"
+months = 12
+[policy]
+unmet_usd_per_ref_gpu_hour = 20.0
+
+[[offer]]
+id = "od"
+site = "gcp/us-central1"
+accelerator = "H100"
+kind = "on_demand"
+usd_per_gpu_hour = 4.0
+max_gpus = 20000
+
+[[inference]]
+id = "chat"
+accelerators = ["H100"]
+n_plus_one = false
+[inference.demand.us]
+series = [0, 0, 0, 0, 0, 0, 1000, 1000, 1000, 1000, 1000, 1000]
+
+[[candidate]]
+id = "block"
+site = "lambda/us-east-1"
+accelerator = "H100"
+start = ["2027-01", "2027-04", "2027-07"]
+term_months = 6
+max_gpus = 2000
+block_gpus = 64
+tier_kind = "incremental"
+ramp = [{ after_months = 0, share = 1.0 }]
+tiers = [{ min_gpus = 0, usd_per_gpu_hour = 3.0 }, { min_gpus = 500, usd_per_gpu_hour = 2.0 }]
+"#;
+    let (fleet, spec) = load(src, "late.toml");
+    let model = Model::new(&fleet, &spec);
+    let r = run(&fleet, &model, &opts(1, 1), &clock, &|_| {});
+    let c = &r.rows[0].commitments[0];
+    println!("{c:?} gap {:.2e} nodes {}", r.saa.relative_gap, r.saa.nodes);
+    assert_eq!(c.start, "2027-07");
+    assert_eq!(c.gpus % 64.0, 0.0);
+    // Demand is 1,000 GPUs: the block nearest below or above it, whichever is cheaper with
+    // the market filling the rest at $4.
+    assert!(c.gpus == 960.0 || c.gpus == 1024.0, "{}", c.gpus);
+    // Incremental: 500 at $3 and the rest at $2.
+    let avg = (500.0 * 3.0 + (c.gpus - 500.0) * 2.0) / c.gpus;
+    assert!((c.usd_per_gpu_hour - avg).abs() < 1e-9);
+    assert!(r.saa.relative_gap <= 1e-6);
+}
