@@ -38,7 +38,19 @@ fn example_84_months() -> String {
 fn bench(c: &mut Criterion) {
     let long = model(&example_84_months());
     assert_eq!(long.months, 84);
-    let p = Portfolio::priced(&long, "p", vec![40_000.0, 10_000.0, 5_000.0]);
+    // 40,000 GB200 at AWS, 10,000 at Azure (its first start), 5,000 B200 at Nebius.
+    let gpus = long
+        .candidates
+        .iter()
+        .map(|o| match o.id.as_str() {
+            "aws-gb200-expansion" => 40_000.0,
+            "azure-gb200@2027-07" => 10_000.0,
+            "nebius-b200" => 5_000.0,
+            _ => 0.0,
+        })
+        .collect::<Vec<f64>>();
+    assert_eq!(gpus.iter().sum::<f64>(), 55_000.0);
+    let p = Portfolio::priced(&long, "p", gpus);
     let mut g = c.benchmark_group("commit");
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     let cases = [

@@ -318,3 +318,16 @@ pub fn outcomes(
     });
     out.into_iter().flatten().collect()
 }
+
+/// The loss of one portfolio in each of `scenarios`, in order.
+pub fn losses(
+    model: &Model,
+    scenarios: &mut [crate::scenario::Scenario],
+    p: &Portfolio,
+    threads: usize,
+) -> Vec<f64> {
+    outcomes(model, scenarios, p, threads, false)
+        .into_iter()
+        .map(|(o, _)| o.cost)
+        .collect()
+}

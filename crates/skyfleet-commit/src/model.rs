@@ -175,6 +175,10 @@ pub struct Model {
     /// may serve per month, `[t * market + i]`.
     pub market_inv_rel: Vec<f64>,
     pub market_first: Vec<u8>,
+    /// Per market unit: its provider and its kind (0 on-demand, 1 spot, 2 other), copies kept
+    /// close for the hot loop.
+    pub market_provider: Vec<usize>,
+    pub market_kind: Vec<usize>,
     pub delays: Vec<DelayDist>,
     /// Outage per provider index: (monthly probability, share of the month lost).
     pub outage: Vec<Option<(f64, f64)>>,
@@ -430,6 +434,15 @@ impl Model {
                 .map(|(t, m)| m.gpus[t] * fleet.horizon.hours(t) * m.rel)
                 .collect(),
             market_inv_rel: market.iter().map(|m| 1.0 / m.rel).collect(),
+            market_provider: market.iter().map(|m| m.provider).collect(),
+            market_kind: market
+                .iter()
+                .map(|m| match m.kind {
+                    OfferKind::OnDemand => 0,
+                    OfferKind::Spot => 1,
+                    OfferKind::Contract => 2,
+                })
+                .collect(),
             market_first: Vec::new(),
             market,
             delays,

@@ -279,12 +279,19 @@ pub fn evaluate_scenario(
         let caps = &model.market_cap[t * nm..(t + 1) * nm];
         let mults = [sc.od_mult[t], sc.spot_mult[t], 1.0];
         let avails = [sc.od_avail[t], sc.spot_avail[t], 1.0];
-        for (k, list) in ws.lists.iter_mut().enumerate() {
-            for &i in list.iter() {
-                let i = i as usize;
-                ws.cost[i] = model.market_price[i] * mults[k] + model.market_footprint[i];
-                ws.cap[i] = caps[i] * avails[k] * (1.0 - lost[model.market[i].provider]);
-            }
+        let units = model
+            .market_price
+            .iter()
+            .zip(&model.market_footprint)
+            .zip(caps.iter().zip(&model.market_kind))
+            .zip(&model.market_provider);
+        for ((((price, fp), (cap, k)), prov), (cost, c)) in
+            units.zip(ws.cost.iter_mut().zip(ws.cap.iter_mut()))
+        {
+            *cost = price * mults[*k] + fp;
+            *c = cap * avails[*k] * (1.0 - lost[*prov]);
+        }
+        for list in ws.lists.iter_mut() {
             insertion_sort(list, &ws.cost);
         }
 
@@ -400,7 +407,7 @@ pub fn evaluate_scenario(
                     fp_take += take * model.market_footprint[i];
                     market_used += take;
                     if let Some(pr) = wants.providers.as_deref_mut() {
-                        pr[model.market[i].provider] += take * model.market_inv_rel[i];
+                        pr[model.market_provider[i]] += take * model.market_inv_rel[i];
                     }
                 }
             }

@@ -229,8 +229,7 @@ impl<'m> Saa<'m> {
 
     /// Mean + λ·CVaR_α of `losses`.
     pub fn objective_of(&self, losses: &[f64]) -> f64 {
-        let sorted = risk::sorted(losses.iter().copied());
-        risk::mean(losses) + self.lambda * risk::cvar(&sorted, self.alpha)
+        risk::objective(losses, self.lambda, self.alpha)
     }
 
     /// The recourse of every scenario at sizes `x`, adding a cut per scenario there.
@@ -388,8 +387,6 @@ impl<'m> Saa<'m> {
 /// CVaR_α of `p` on the SAA's own scenarios (the in-sample risk the optimisation traded off).
 pub fn in_sample_cvar(model: &Model, opts: &SaaOptions, p: &Portfolio) -> f64 {
     let mut scen = sample(model, opts.seed, STREAM_SAA, opts.scenarios);
-    let losses = outcomes(model, &mut scen, p, opts.threads, false)
-        .into_iter()
-        .map(|(o, _)| o.cost);
+    let losses = crate::eval::losses(model, &mut scen, p, opts.threads);
     risk::cvar(&risk::sorted(losses), model.spec.risk.alpha)
 }

@@ -7,7 +7,7 @@
 //! influence functions), distribution-free order statistics for quantiles, Wilson's for
 //! probabilities, Student's t for the few replications.
 
-use crate::eval::{outcomes, Moments};
+use crate::eval::{losses, Moments};
 use crate::model::Model;
 use crate::recourse::Portfolio;
 use crate::risk;
@@ -192,10 +192,7 @@ pub fn replications(
             STREAM_REPLICATION + r as u64,
             opts.scenarios,
         );
-        let losses: Vec<f64> = outcomes(model, &mut scen, &chosen.portfolio, 1, false)
-            .into_iter()
-            .map(|(o, _)| o.cost)
-            .collect();
+        let losses = losses(model, &mut scen, &chosen.portfolio, 1);
         let eta = chosen.eta;
         let f = risk::mean(&losses)
             + lambda
@@ -305,10 +302,7 @@ pub fn evpi(
     let lambda = model.spec.risk.lambda;
     let alpha = model.spec.risk.alpha;
     let mut scen = sample(model, opts.seed, STREAM_SAA, k);
-    let mine: Vec<f64> = outcomes(model, &mut scen, chosen, threads, false)
-        .into_iter()
-        .map(|(o, _)| o.cost)
-        .collect();
+    let mine = losses(model, &mut scen, chosen, threads);
     let one = SaaOptions {
         scenarios: 1,
         threads: 1,
@@ -369,12 +363,7 @@ pub fn binding_caps(model: &Model, opts: &SaaOptions, chosen: &SaaResult) -> Vec
         // Past the cap, the last tier's price holds.
         let last = c.pieces().last().copied();
         p.usd_per_hour[j] = last.map_or(0.0, |q| q.at(x + step));
-        let losses: Vec<f64> = outcomes(model, &mut scen, &p, opts.threads, false)
-            .into_iter()
-            .map(|(o, _)| o.cost)
-            .collect();
-        let sorted = risk::sorted(losses.iter().copied());
-        let f = risk::mean(&losses) + lambda * risk::cvar(&sorted, alpha);
+        let f = risk::objective(&losses(model, &mut scen, &p, opts.threads), lambda, alpha);
         out.push(CapValue {
             candidate: o.id.clone(),
             max_gpus: c.max_gpus,

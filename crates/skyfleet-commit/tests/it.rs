@@ -373,8 +373,14 @@ tiers = [{ min_gpus = 0, usd_per_gpu_hour = 3.2 }, { min_gpus = 10000, usd_per_g
     } else {
         (azure, lambda.as_str())
     };
+    format!("{}{a}{b}", h100_market("trap", "base = 10000"))
+}
+
+/// A year of one us service on H100, with an on-demand pool at $4 and a $20 penalty; `demand`
+/// is its `[inference.demand.us]` body.
+fn h100_market(name: &str, demand: &str) -> String {
     format!(
-        r#"name = "trap"
+        r#"name = "{name}"
 [horizon]
 start = "2027-01"
 months = 12
@@ -394,8 +400,8 @@ id = "chat"
 accelerators = ["H100"]
 n_plus_one = false
 [inference.demand.us]
-base = 10000
-{a}{b}"#
+{demand}
+"#
     )
 }
 
@@ -716,28 +722,7 @@ tiers = [{ min_gpus = 0, usd_per_gpu_hour = 2.0 }]
 /// (whole blocks, one start) and takes the start when demand arrives.
 #[test]
 fn blocks_incremental_tiers_and_the_start_month_are_decisions() {
-    let src = r#"name = "late"
-[horizon]
-start = "2027-01"
-months = 12
-[policy]
-unmet_usd_per_ref_gpu_hour = 20.0
-
-[[offer]]
-id = "od"
-site = "gcp/us-central1"
-accelerator = "H100"
-kind = "on_demand"
-usd_per_gpu_hour = 4.0
-max_gpus = 20000
-
-[[inference]]
-id = "chat"
-accelerators = ["H100"]
-n_plus_one = false
-[inference.demand.us]
-series = [0, 0, 0, 0, 0, 0, 1000, 1000, 1000, 1000, 1000, 1000]
-
+    let candidate = r#"
 [[candidate]]
 id = "block"
 site = "lambda/us-east-1"
@@ -750,7 +735,9 @@ tier_kind = "incremental"
 ramp = [{ after_months = 0, share = 1.0 }]
 tiers = [{ min_gpus = 0, usd_per_gpu_hour = 3.0 }, { min_gpus = 500, usd_per_gpu_hour = 2.0 }]
 "#;
-    let (fleet, spec) = load(src, "late.toml");
+    let demand = "series = [0, 0, 0, 0, 0, 0, 1000, 1000, 1000, 1000, 1000, 1000]";
+    let src = format!("{}{candidate}", h100_market("late", demand));
+    let (fleet, spec) = load(&src, "late.toml");
     let model = Model::new(&fleet, &spec);
     let r = run(&fleet, &model, &opts(1, 1), &clock, &|_| {});
     let c = &r.rows[0].commitments[0];
