@@ -353,6 +353,10 @@ fn commit_frontier_lab_golden_deterministic_with_out_files() {
         "2000",
         "--saa-scenarios",
         "100",
+        "--replications",
+        "2",
+        "--evpi-scenarios",
+        "4",
         "--seed",
         "7",
         "--quiet",
@@ -386,8 +390,54 @@ fn commit_frontier_lab_golden_deterministic_with_out_files() {
     let json: Value =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap())
             .unwrap();
-    assert_eq!(json["rows"].as_array().unwrap().len(), 5);
+    assert_eq!(json["rows"].as_array().unwrap().len(), 6);
     assert_eq!(json["settings"]["scenarios"], 2000);
+    let e = &json["rows"][0]["expected_cost"];
+    assert!(e["lo"].as_f64() <= e["value"].as_f64() && e["value"].as_f64() <= e["hi"].as_f64());
+    assert!(json["check"]["Ok"]["plan"]["spend_usd"].as_f64().unwrap() > 0.0);
+}
+
+/// `--out` that cannot be written is bad input, found before the run (exit 2, no output); a
+/// sweep with `--out` writes its table there (it used to write nothing and exit 0).
+#[test]
+fn commit_checks_out_first_and_a_sweep_writes_to_out() {
+    let blocker = temp_fleet("not-a-directory", "a file where --out wants a directory");
+    let start = std::time::Instant::now();
+    let o = skyfleet(&[
+        "commit",
+        "examples/frontier-lab.toml",
+        "--out",
+        &blocker.join("report").display().to_string(),
+    ]);
+    let err = text(&o.stderr);
+    println!("{err} ({:.2} s)", start.elapsed().as_secs_f64());
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--out"), "{err}");
+    assert!(o.stdout.is_empty());
+
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sweep-out");
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = skyfleet(&[
+        "commit",
+        "examples/frontier-lab.toml",
+        "--sweep",
+        "delay=0..2",
+        "--steps",
+        "2",
+        "--scenarios",
+        "200",
+        "--saa-scenarios",
+        "20",
+        "--quiet",
+        "--out",
+        &dir.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let csv = std::fs::read_to_string(dir.join("sweep.csv")).expect("sweep.csv written");
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("sweep.json")).unwrap()).unwrap();
+    assert_eq!(json["points"].as_array().unwrap().len(), 2);
 }
 
 #[test]

@@ -7,11 +7,12 @@
 
 use crate::spec::{
     Candidate, Class, CommitSpec, Delay, DelayTarget, DemandPath, Market, Outage, Risk, Tier,
+    TierKind,
 };
 use skyfleet_model::parse::reader::{number, Num, Reader, NON_NEG, POSITIVE};
-use skyfleet_model::parse::span::{Ctx, Loc};
+use skyfleet_model::parse::span::{At, Ctx, Loc};
 use skyfleet_model::parse::suggest::hint;
-use skyfleet_model::{AcceleratorId, Diagnostic, Fleet, OfferKind, SiteId};
+use skyfleet_model::{AcceleratorId, Diagnostic, Fleet, OfferKind, SiteId, YearMonth};
 use std::fmt;
 
 /// Every problem in the commit sections, in file order, one per line.
@@ -52,8 +53,8 @@ const DRIFT: Num = Num {
 /// let err = skyfleet_commit::parse_commit(src, "lab.toml", &fleet).unwrap_err();
 /// assert_eq!(err.to_string(), "\
 /// lab.toml:6:1: uncertainty.lamda: unknown field `lamda`; did you mean `lambda`? expected one of: \
-/// alpha, delay, demand, lambda, on_demand, outage, revenue_usd_per_ref_gpu_hour, spot, \
-/// unmet_usd_per_ref_gpu_hour
+/// alpha, delay, demand, discount_rate, lambda, on_demand, outage, revenue_usd_per_ref_gpu_hour, \
+/// spot, terminal_usd_per_ref_gpu_hour, unmet_usd_per_ref_gpu_hour
 /// lab.toml:9:14: uncertainty.demand.training.volatility: expected a monthly volatility in [0, 2] \
 /// (finite), found -0.1");
 /// ```
@@ -70,6 +71,8 @@ pub fn parse_commit(src: &str, file: &str, fleet: &Fleet) -> Result<CommitSpec, 
         spot: Market::default(),
         outages: Vec::new(),
         revenue_usd_per_ref_gpu_hour: 0.0,
+        discount_rate: 0.0,
+        terminal_usd_per_ref_gpu_hour: 0.0,
         risk: Risk {
             lambda: 0.0,
             alpha: 0.95,
@@ -78,21 +81,24 @@ pub fn parse_commit(src: &str, file: &str, fleet: &Fleet) -> Result<CommitSpec, 
         candidates: Vec::new(),
     };
     // Candidates first: delay rules may name them.
+    let mut ids: Vec<(String, Loc)> = Vec::new();
     spec.candidates = root
         .tables("candidate", "an array of tables [[candidate]]")
         .into_iter()
-        .filter_map(|t| candidate(t, fleet))
+        .filter_map(|t| {
+            let id_at = t.loc_of("id");
+            let c = candidate(t, fleet);
+            if let (Some(c), Some(at)) = (&c, id_at) {
+                ids.push((c.id.clone(), at));
+            }
+            c
+        })
         .collect();
-    for (i, c) in spec.candidates.iter().enumerate() {
-        let clash = spec.candidates[..i].iter().any(|o| o.id == c.id)
-            || fleet.offers.iter().any(|o| o.id.as_str() == c.id);
+    for (i, (id, at)) in ids.iter().enumerate() {
+        let clash = ids[..i].iter().any(|(o, _)| o == id)
+            || fleet.offers.iter().any(|o| o.id.as_str() == id);
         if clash {
-            let at = Loc {
-                line: 1,
-                column: 1,
-                path: format!("candidate[{i}].id"),
-            };
-            ctx.error(&at, format!("candidate id `{}` is already used", c.id));
+            ctx.error(at, format!("candidate id `{id}` is already used"));
         }
     }
     if let Some(u) = root.table("uncertainty", false) {
@@ -111,6 +117,12 @@ pub fn parse_commit(src: &str, file: &str, fleet: &Fleet) -> Result<CommitSpec, 
 fn uncertainty(u: Reader<'_, '_>, fleet: &Fleet, spec: &mut CommitSpec) {
     if let Some(x) = u.f64("revenue_usd_per_ref_gpu_hour", false, NON_NEG) {
         spec.revenue_usd_per_ref_gpu_hour = x.v;
+    }
+    if let Some(x) = u.f64("discount_rate", false, UNIT) {
+        spec.discount_rate = x.v;
+    }
+    if let Some(x) = u.f64("terminal_usd_per_ref_gpu_hour", false, NON_NEG) {
+        spec.terminal_usd_per_ref_gpu_hour = x.v;
     }
     if let Some(x) = u.f64("lambda", false, NON_NEG) {
         spec.risk.lambda = x.v;
@@ -285,7 +297,14 @@ fn demand_path(t: Reader<'_, '_>, months: usize) -> Option<DemandPath> {
         }
         let mut weights = Vec::new();
         let mut series = Vec::new();
-        for s in t.tables("scenarios", "an array of tables") {
+        let entries = t.tables("scenarios", "an array of tables");
+        let mut whole = true;
+        if entries.is_empty() && t.raw_present("scenarios") {
+            let msg = "expected at least one scenario, such as [{ weight = 1.0, series = [...] }]";
+            t.ctx.error(&t.loc_or_table("scenarios"), msg);
+            whole = false;
+        }
+        for s in entries {
             let w = s.f64("weight", true, UNIT);
             let v = s.f64_list("series", true, NON_NEG);
             s.finish_alphabetical();
@@ -296,15 +315,20 @@ fn demand_path(t: Reader<'_, '_>, months: usize) -> Option<DemandPath> {
                         v.v.len()
                     );
                     t.ctx.error(&v.at, msg);
+                    whole = false;
                     continue;
                 }
             }
             if let (Some(w), Some(v)) = (w, v) {
                 weights.push(w.v);
                 series.push(v.v);
+            } else {
+                whole = false;
             }
         }
-        if !series.is_empty() && !sums_to_one(&weights) {
+        // The weights are checked only when every entry could be read: a sum over some of
+        // them would be a second, spurious problem.
+        if whole && !series.is_empty() && !sums_to_one(&weights) {
             let sum: f64 = weights.iter().sum();
             let msg = format!("scenario weights must sum to 1, found {sum}");
             t.ctx.error(&t.loc_or_table("scenarios"), msg);
@@ -357,9 +381,22 @@ fn candidate(t: Reader<'_, '_>, fleet: &Fleet) -> Option<Candidate> {
     let provider = t.str("provider", false);
     let site = t.str("site", true);
     let accelerator = t.str("accelerator", true);
-    let start = t.month("start", true);
+    let start = starts(&t, fleet);
     let term = t.int("term_months", true, 1, 240);
     let max_gpus = t.f64("max_gpus", true, POSITIVE);
+    let block_gpus = t.f64("block_gpus", false, POSITIVE);
+    let escalation = t.f64("escalation_per_year", false, UNIT);
+    let tier_kind = t.str("tier_kind", false).and_then(|k| match k.v.as_str() {
+        "all_units" => Some(TierKind::AllUnits),
+        "incremental" => Some(TierKind::Incremental),
+        other => {
+            let h = hint(other, ["all_units", "incremental"]);
+            let msg = format!("expected \"all_units\" or \"incremental\", found `{other}`{h}");
+            t.ctx.error(&k.at, msg);
+            None
+        }
+    });
+    let tier_kind_ok = tier_kind.is_some() || !t.raw_present("tier_kind");
     let ramp: Vec<_> = t
         .tables("ramp", "an array of tables")
         .into_iter()
@@ -414,21 +451,6 @@ fn candidate(t: Reader<'_, '_>, fleet: &Fleet) -> Option<Candidate> {
             ok = false;
         }
     }
-    let start_idx = start.as_ref().and_then(|s| {
-        let i = fleet.horizon.index_of(s.v);
-        if i < 0 || i as usize >= fleet.horizon.len() {
-            let msg = format!(
-                "expected a month inside the horizon ({} to {}), found {}",
-                fleet.horizon.month(0),
-                fleet.horizon.month(fleet.horizon.len().saturating_sub(1)),
-                s.v
-            );
-            ctx.error(&s.at, msg);
-            None
-        } else {
-            Some(i as usize)
-        }
-    });
     let mut steps = Vec::new();
     for (i, (after, share)) in ramp.into_iter().enumerate() {
         match (after, share) {
@@ -483,8 +505,15 @@ fn candidate(t: Reader<'_, '_>, fleet: &Fleet) -> Option<Candidate> {
         ctx.error(&tiers_at, "expected at least one price tier");
         ok = false;
     }
+    if let (Some(b), Some(m)) = (&block_gpus, &max_gpus) {
+        if b.v > m.v {
+            let msg = format!("a block of {} GPUs is more than max_gpus = {}", b.v, m.v);
+            ctx.error(&b.at, msg);
+            ok = false;
+        }
+    }
     t.finish_alphabetical();
-    if !ok {
+    if !ok || !tier_kind_ok {
         return None;
     }
     let site = site_ok?;
@@ -493,10 +522,66 @@ fn candidate(t: Reader<'_, '_>, fleet: &Fleet) -> Option<Candidate> {
         provider: site.provider.clone(),
         site: site.id.clone(),
         accelerator: AcceleratorId::new(accelerator?.v),
-        start: start_idx?,
+        starts: start?,
         term_months: term?.v as usize,
         ramp: steps,
         tiers: price_tiers,
+        tier_kind: tier_kind.unwrap_or_default(),
         max_gpus: max_gpus?.v,
+        block_gpus: block_gpus.map_or(1.0, |b| b.v),
+        escalation_per_year: escalation.map_or(0.0, |e| e.v),
     })
+}
+
+/// `start`: one month, or an array of months when the start is a decision. Each must lie in
+/// the horizon; returned as ascending month indices, each once.
+fn starts(t: &Reader<'_, '_>, fleet: &Fleet) -> Option<Vec<usize>> {
+    let is_list = t
+        .raw("start", None)
+        .is_some_and(|(v, _)| v.get_ref().as_array().is_some());
+    let months: Vec<At<YearMonth>> = if is_list {
+        let items = t.str_list("start", true)?;
+        let mut out = Vec::new();
+        let mut ok = true;
+        for s in items {
+            match s.v.parse::<YearMonth>() {
+                Ok(m) => out.push(At { v: m, at: s.at }),
+                Err(e) => {
+                    t.ctx.error(&s.at, e);
+                    ok = false;
+                }
+            }
+        }
+        if out.is_empty() && ok {
+            let msg = "expected at least one month, such as \"2027-07\"";
+            t.ctx.error(&t.loc_or_table("start"), msg);
+        }
+        if !ok || out.is_empty() {
+            return None;
+        }
+        out
+    } else {
+        vec![t.month("start", true)?]
+    };
+    let mut idx = Vec::with_capacity(months.len());
+    for s in months {
+        let i = fleet.horizon.index_of(s.v);
+        if i < 0 || i as usize >= fleet.horizon.len() {
+            let msg = format!(
+                "expected a month inside the horizon ({} to {}), found {}",
+                fleet.horizon.month(0),
+                fleet.horizon.month(fleet.horizon.len().saturating_sub(1)),
+                s.v
+            );
+            t.ctx.error(&s.at, msg);
+            return None;
+        }
+        if idx.contains(&(i as usize)) {
+            t.ctx.error(&s.at, format!("{} is listed twice", s.v));
+            return None;
+        }
+        idx.push(i as usize);
+    }
+    idx.sort_unstable();
+    Some(idx)
 }

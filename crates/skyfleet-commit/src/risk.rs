@@ -21,6 +21,11 @@ pub fn cvar(sorted: &[f64], alpha: f64) -> f64 {
     var + excess / ((1.0 - alpha) * sorted.len() as f64)
 }
 
+/// `mean + λ·CVaR_α` of a non-empty sample of losses: the objective.
+pub fn objective(losses: &[f64], lambda: f64, alpha: f64) -> f64 {
+    mean(losses) + lambda * cvar(&sorted(losses.iter().copied()), alpha)
+}
+
 /// Mean of a non-empty sample.
 pub fn mean(x: &[f64]) -> f64 {
     x.iter().sum::<f64>() / x.len() as f64

@@ -4,7 +4,7 @@
 //! scenario does not depend on how many others are drawn, in what order, or on which thread.
 //! The SAA sample and the out-of-sample evaluation use different streams.
 
-use crate::model::Model;
+use crate::model::{Model, NODES};
 use crate::spec::DemandPath;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -14,22 +14,100 @@ use rand_distr::{Distribution, StandardNormal};
 pub const STREAM_SAA: u64 = 1;
 /// The stream of the out-of-sample (evaluation) scenarios.
 pub const STREAM_EVAL: u64 = 2;
+/// The streams of the replications that estimate the optimality gap: `STREAM_REPLICATION + r`.
+pub const STREAM_REPLICATION: u64 = 100;
 
 #[derive(Debug, Clone, Default)]
 pub struct Scenario {
-    /// Total demand per month, reference GPU-hours.
-    pub demand: Vec<f64>,
-    /// The part of `demand` that may run on spot.
-    pub flex: Vec<f64>,
+    /// Demand multiplier per class and month, `[class * months + t]`.
+    pub mult: Vec<f64>,
     pub od_mult: Vec<f64>,
     pub spot_mult: Vec<f64>,
     pub od_avail: Vec<f64>,
     pub spot_avail: Vec<f64>,
     /// Share of each provider's capacity lost to outages, `[t * providers + p]`.
     pub lost: Vec<f64>,
-    /// Months late, per existing contract and per candidate.
+    /// Months late, per existing contract and per candidate option (the options of one
+    /// candidate share its draw).
     pub contract_delay: Vec<usize>,
     pub candidate_delay: Vec<usize>,
+}
+
+impl Scenario {
+    /// Demand at each node in month `t`, reference GPU-hours.
+    pub fn nodes(&self, model: &Model, t: usize, out: &mut [f64; NODES]) {
+        let n = model.months;
+        let (m0, m1, m2) = (self.mult[t], self.mult[n + t], self.mult[2 * n + t]);
+        let at = t * NODES;
+        let (b0, b1, b2) = (
+            &model.base[0][at..at + NODES],
+            &model.base[1][at..at + NODES],
+            &model.base[2][at..at + NODES],
+        );
+        for k in 0..NODES {
+            out[k] = m0 * b0[k] + m1 * b1[k] + m2 * b2[k];
+        }
+    }
+
+    /// Total demand in month `t` (backup excluded), reference GPU-hours.
+    pub fn demand(&self, model: &Model, t: usize) -> f64 {
+        let mut d = [0.0; NODES];
+        self.nodes(model, t, &mut d);
+        (0..NODES)
+            .filter(|k| Model::is_demand(*k))
+            .map(|k| d[k])
+            .sum()
+    }
+
+    /// Nothing uncertain: the fleet file's demand, prices and availability as written, on
+    /// time, no outages. What `skyfleet plan` sees.
+    pub fn baseline(model: &Model) -> Scenario {
+        let n = model.months;
+        Scenario {
+            mult: vec![1.0; 3 * n],
+            od_mult: vec![1.0; n],
+            spot_mult: vec![1.0; n],
+            od_avail: vec![1.0; n],
+            spot_avail: vec![1.0; n],
+            lost: vec![0.0; n * model.providers.len()],
+            contract_delay: vec![0; model.contracts.len()],
+            candidate_delay: vec![0; model.candidates.len()],
+        }
+    }
+
+    /// The mean of `scenarios`, with each delay rounded to the nearest month: the one scenario
+    /// of the expected-value problem.
+    pub fn mean(scenarios: &[Scenario]) -> Scenario {
+        let k = scenarios.len().max(1) as f64;
+        let avg = |f: &dyn Fn(&Scenario) -> &Vec<f64>| -> Vec<f64> {
+            let mut out = vec![0.0; scenarios.first().map_or(0, |s| f(s).len())];
+            for s in scenarios {
+                for (o, x) in out.iter_mut().zip(f(s)) {
+                    *o += x / k;
+                }
+            }
+            out
+        };
+        let avg_delay = |f: &dyn Fn(&Scenario) -> &Vec<usize>| -> Vec<usize> {
+            let mut out = vec![0.0; scenarios.first().map_or(0, |s| f(s).len())];
+            for s in scenarios {
+                for (o, x) in out.iter_mut().zip(f(s)) {
+                    *o += *x as f64 / k;
+                }
+            }
+            out.into_iter().map(|x| x.round() as usize).collect()
+        };
+        Scenario {
+            mult: avg(&|s| &s.mult),
+            od_mult: avg(&|s| &s.od_mult),
+            spot_mult: avg(&|s| &s.spot_mult),
+            od_avail: avg(&|s| &s.od_avail),
+            spot_avail: avg(&|s| &s.spot_avail),
+            lost: avg(&|s| &s.lost),
+            contract_delay: avg_delay(&|s| &s.contract_delay),
+            candidate_delay: avg_delay(&|s| &s.candidate_delay),
+        }
+    }
 }
 
 fn key(seed: u64, stream: u64, s: u64) -> u64 {
@@ -49,23 +127,22 @@ pub fn sample_into(model: &Model, seed: u64, stream: u64, s: u64, out: &mut Scen
     let mut rng = StdRng::seed_from_u64(key(seed, stream, s));
     let n = model.months;
     let spec = &model.spec;
-    out.demand.clear();
-    out.demand.resize(n, 0.0);
-    out.flex.clear();
-    out.flex.resize(n, 0.0);
+    out.mult.clear();
+    out.mult.resize(3 * n, 1.0);
     for c in 0..3 {
-        let mult = |rng: &mut StdRng, t_series: &mut dyn FnMut(usize, f64)| match &spec.demand[c] {
+        let mult = &mut out.mult[c * n..(c + 1) * n];
+        match &spec.demand[c] {
             DemandPath::Lognormal { drift, volatility } => {
                 let mut g = 1.0;
                 let step = drift - volatility * volatility / 2.0;
-                for t in 0..n {
+                for m in mult.iter_mut() {
                     let z: f64 = if *volatility > 0.0 {
-                        StandardNormal.sample(rng)
+                        StandardNormal.sample(&mut rng)
                     } else {
                         0.0
                     };
                     g *= (step + volatility * z).exp();
-                    t_series(t, g);
+                    *m = g;
                 }
             }
             DemandPath::Scenarios { weights, series } => {
@@ -79,17 +156,9 @@ pub fn sample_into(model: &Model, seed: u64, stream: u64, s: u64, out: &mut Scen
                         break;
                     }
                 }
-                for (t, g) in series[pick].iter().enumerate() {
-                    t_series(t, *g);
-                }
+                mult.copy_from_slice(&series[pick][..n]);
             }
-        };
-        let (firm, flex) = (&model.firm[c], &model.flex[c]);
-        let (demand, fl) = (&mut out.demand, &mut out.flex);
-        mult(&mut rng, &mut |t, g| {
-            demand[t] += g * (firm[t] + flex[t]);
-            fl[t] += g * flex[t];
-        });
+        }
     }
     price_path(
         &mut rng,
@@ -120,8 +189,19 @@ pub fn sample_into(model: &Model, seed: u64, stream: u64, s: u64, out: &mut Scen
         }
     }
     let mut delay = |d: Option<usize>| d.map_or(0, |i| model.delays[i].draw(rng.random::<f64>()));
-    out.contract_delay = model.contracts.iter().map(|c| delay(c.delay)).collect();
-    out.candidate_delay = model.candidates.iter().map(|c| delay(c.delay)).collect();
+    out.contract_delay.clear();
+    out.contract_delay
+        .extend(model.contracts.iter().map(|c| delay(c.delay)));
+    out.candidate_delay.clear();
+    let mut last: Option<(usize, usize)> = None;
+    for c in &model.candidates {
+        let d = match last {
+            Some((spec, d)) if spec == c.spec => d,
+            _ => delay(c.delay),
+        };
+        last = Some((c.spec, d));
+        out.candidate_delay.push(d);
+    }
 }
 
 fn price_path(rng: &mut StdRng, n: usize, drift: f64, vol: f64, out: &mut Vec<f64>) {

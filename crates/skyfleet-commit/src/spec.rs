@@ -108,11 +108,39 @@ pub struct Risk {
     pub unmet_usd_per_ref_gpu_hour: f64,
 }
 
-/// One price tier: a commitment of at least `min_gpus` pays `usd_per_gpu_hour` on every GPU.
+/// One price tier: from `min_gpus` up, the price is `usd_per_gpu_hour` (on every GPU for
+/// all-units tiers, on the GPUs above `min_gpus` for incremental ones).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Tier {
     pub min_gpus: f64,
     pub usd_per_gpu_hour: f64,
+}
+
+/// How a candidate's volume tiers apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TierKind {
+    /// A commitment of at least `min_gpus` pays that tier's price on every GPU.
+    #[default]
+    AllUnits,
+    /// Each tier's price applies to the GPUs between its `min_gpus` and the next tier's.
+    Incremental,
+}
+
+/// One linear piece of a candidate's payment: committing `x` GPUs in `[lo, hi]` costs
+/// `a + p·x` USD per hour of full delivery (before escalation).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Piece {
+    pub lo: f64,
+    pub hi: f64,
+    pub a: f64,
+    pub p: f64,
+}
+
+impl Piece {
+    pub fn at(&self, x: f64) -> f64 {
+        self.a + self.p * x
+    }
 }
 
 /// A contract the lab could sign.
@@ -122,8 +150,9 @@ pub struct Candidate {
     pub provider: ProviderId,
     pub site: SiteId,
     pub accelerator: AcceleratorId,
-    /// Horizon month index of the earliest start (the start, before any delay).
-    pub start: usize,
+    /// Horizon month indices at which delivery may start (before any delay): one, or several
+    /// when the start is a decision. Ascending.
+    pub starts: Vec<usize>,
     /// Length of the term in months, from delivery.
     pub term_months: usize,
     /// Share of the committed GPUs delivered, by months after delivery: a step function, 0
@@ -131,14 +160,20 @@ pub struct Candidate {
     pub ramp: Vec<(usize, f64)>,
     /// Price tiers, by ascending `min_gpus`; the first has `min_gpus = 0`.
     pub tiers: Vec<Tier>,
+    pub tier_kind: TierKind,
     /// The most GPUs on offer.
     pub max_gpus: f64,
+    /// Sizes are whole multiples of this many GPUs (a node, a rack, a block).
+    pub block_gpus: f64,
+    /// The price rises by this share at each anniversary of delivery.
+    pub escalation_per_year: f64,
 }
 
 impl Candidate {
-    /// Share of the committed size delivered in horizon month `t`, if delivered `delay` late.
-    pub fn share(&self, t: usize, delay: usize) -> f64 {
-        let begin = self.start + delay;
+    /// Share of the committed size delivered in horizon month `t` (which may lie past the
+    /// horizon), if delivery was meant to start in month `start` and comes `delay` months late.
+    pub fn share(&self, start: usize, t: usize, delay: usize) -> f64 {
+        let begin = start + delay;
         if t < begin || t >= begin + self.term_months {
             return 0.0;
         }
@@ -149,21 +184,51 @@ impl Candidate {
             .last()
             .map_or(0.0, |(_, s)| *s)
     }
-    /// The tier index a commitment of `gpus` falls in.
-    pub fn tier_of(&self, gpus: f64) -> usize {
-        self.tiers
-            .iter()
-            .rposition(|t| gpus + 1e-6 >= t.min_gpus)
-            .unwrap_or(0)
+    /// The price multiplier in month `t` (escalation since delivery began).
+    pub fn escalation(&self, start: usize, t: usize, delay: usize) -> f64 {
+        let since = t.saturating_sub(start + delay);
+        (1.0 + self.escalation_per_year).powi((since / 12) as i32)
     }
-    /// The size range of tier `k`: `[min_gpus, next tier's min_gpus)` capped at `max_gpus`.
-    pub fn tier_range(&self, k: usize) -> (f64, f64) {
-        let lo = self.tiers[k].min_gpus;
-        let hi = self
-            .tiers
-            .get(k + 1)
-            .map_or(self.max_gpus, |n| n.min_gpus.min(self.max_gpus));
-        (lo, hi)
+    /// The linear pieces of the payment, by ascending size, within `[0, max_gpus]`.
+    pub fn pieces(&self) -> Vec<Piece> {
+        let mut out = Vec::with_capacity(self.tiers.len());
+        let mut base = 0.0; // incremental: the payment at this tier's min_gpus
+        for (k, t) in self.tiers.iter().enumerate() {
+            let hi = self
+                .tiers
+                .get(k + 1)
+                .map_or(self.max_gpus, |n| n.min_gpus.min(self.max_gpus));
+            let lo = t.min_gpus;
+            let (a, p) = match self.tier_kind {
+                TierKind::AllUnits => (0.0, t.usd_per_gpu_hour),
+                TierKind::Incremental => (base - t.usd_per_gpu_hour * lo, t.usd_per_gpu_hour),
+            };
+            if lo <= hi {
+                out.push(Piece { lo, hi, a, p });
+            }
+            if let Some(n) = self.tiers.get(k + 1) {
+                base += t.usd_per_gpu_hour * (n.min_gpus - lo);
+            }
+        }
+        out
+    }
+    /// What committing `gpus` costs per hour of full delivery: the cheapest piece that
+    /// contains it (at a tier's threshold, the tier's own price).
+    pub fn payment(&self, gpus: f64) -> f64 {
+        self.pieces()
+            .iter()
+            .filter(|q| gpus >= q.lo - 1e-6 && gpus <= q.hi + 1e-6)
+            .map(|q| q.at(gpus))
+            .fold(f64::INFINITY, f64::min)
+            .min(f64::MAX)
+    }
+    /// The average price per GPU-hour of a commitment of `gpus` (the first tier's at 0).
+    pub fn average_price(&self, gpus: f64) -> f64 {
+        if gpus > 1e-9 {
+            self.payment(gpus) / gpus
+        } else {
+            self.tiers.first().map_or(0.0, |t| t.usd_per_gpu_hour)
+        }
     }
 }
 
@@ -177,6 +242,11 @@ pub struct CommitSpec {
     pub spot: Market,
     pub outages: Vec<Outage>,
     pub revenue_usd_per_ref_gpu_hour: f64,
+    /// Annual rate every payment is discounted at (net present value at the horizon's start).
+    pub discount_rate: f64,
+    /// What a reference GPU-hour of a candidate's capacity delivered after the horizon is worth
+    /// (credited against its payments there). Payments after the horizon are always counted.
+    pub terminal_usd_per_ref_gpu_hour: f64,
     pub risk: Risk,
     pub candidates: Vec<Candidate>,
 }
